@@ -1,0 +1,11 @@
+"""Cross-frame attention for ComfyUI models (stands alone: no dependency on motion/ or nodes/)."""
+from .chunking import FrameChunker, chunk_positions, with_frame_chunks
+from .cross_frame import (ANCHOR_FIRST, ANCHOR_FIRST_AND_PREVIOUS, ANCHOR_MODES, AnchorCache, CrossFrameAttention,
+                          find_cross_frame, percent_sigmas, with_cross_frame)
+from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_frame_ids
+
+__all__ = [
+    "ANCHOR_FIRST", "ANCHOR_FIRST_AND_PREVIOUS", "ANCHOR_MODES", "AnchorCache", "CrossFrameAttention", "FRAMES_KEY",
+    "FrameChunker", "chunk_positions", "find_cross_frame", "frames_per_chunk", "global_frame_ids", "percent_sigmas",
+    "window_frame_ids", "with_cross_frame", "with_frame_chunks",
+]

@@ -1,0 +1,88 @@
+"""Frame chunking: the UNet runs on a few frames at a time, so peak memory follows the chunk, not the video.
+
+Each conditioning chunk of a call is cut into frame chunks; the chunk holding global frame 0 runs first and leaves
+frame 0's hidden states in the cross-frame patch's cache, so later chunks attend to the very same anchor without
+recomputing it (the official code instead re-generates frame 0 inside every chunk). Results equal those of one call
+over all frames, up to float rounding.
+"""
+from __future__ import annotations
+
+import torch
+
+from .frames import FRAMES_KEY, frames_per_chunk, window_frame_ids
+
+WRAPPER_KEY = "t2v-zero.frame-chunks"
+
+
+def chunk_positions(frame_ids: list[int], chunk_size: int) -> list[list[int]]:
+    """Positions (within a cond chunk) of each frame chunk, the chunk holding global frame 0 first.
+
+    Consecutive runs of ``chunk_size`` frames; order otherwise kept, so a frame's predecessor is always in its own
+    chunk or in the chunk just before (what first+previous attention needs).
+    """
+    if chunk_size <= 0 or chunk_size >= len(frame_ids):
+        return [list(range(len(frame_ids)))]
+    blocks = [list(range(s, min(s + chunk_size, len(frame_ids)))) for s in range(0, len(frame_ids), chunk_size)]
+    if 0 in frame_ids:
+        pos = frame_ids.index(0)
+        first = next(i for i, b in enumerate(blocks) if pos in b)
+        blocks = [blocks[first]] + blocks[:first] + blocks[first + 1:]
+    return blocks
+
+
+def batch_rows(positions: list[int], chunks: int, frames: int) -> list[int]:
+    """Batch rows of ``positions`` in every one of ``chunks`` cond chunks of ``frames`` frames."""
+    return [c * frames + p for c in range(chunks) for p in positions]
+
+
+def _slice_rows(value, rows, index, batch):
+    if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch:
+        return value.index_select(0, index.to(value.device))
+    if isinstance(value, dict):
+        return {k: _slice_rows(v, rows, index, batch) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_slice_rows(v, rows, index, batch) for v in value]
+    return value
+
+
+class FrameChunker:
+    """APPLY_MODEL wrapper (ModelPatcher.add_wrapper_with_key) that runs the model on frame chunks."""
+
+    def __init__(self, chunk_size: int):
+        if chunk_size < 1:
+            raise ValueError(f"frames per chunk must be >= 1, got {chunk_size}")
+        self.chunk_size = int(chunk_size)
+
+    def __call__(self, executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options={}, **kwargs):
+        chunks, frames = frames_per_chunk(x.shape[0], transformer_options.get("cond_or_uncond"))
+        if frames <= self.chunk_size:
+            return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+        base_ids = window_frame_ids(transformer_options, frames) or list(range(frames))
+        batch = x.shape[0]
+        out = None
+        for positions in chunk_positions(base_ids, self.chunk_size):
+            import comfy.model_management  # noqa: PLC0415 -- the host, present whenever a sampler runs this
+            comfy.model_management.throw_exception_if_processing_interrupted()
+            rows = batch_rows(positions, chunks, frames)
+            index = torch.tensor(rows, dtype=torch.long)
+            options = dict(transformer_options)
+            options[FRAMES_KEY] = [base_ids[p] for p in positions]
+            part = executor(_slice_rows(x, rows, index, batch), _slice_rows(t, rows, index, batch),
+                            _slice_rows(c_concat, rows, index, batch), _slice_rows(c_crossattn, rows, index, batch),
+                            _slice_rows(control, rows, index, batch), options,
+                            **{k: _slice_rows(v, rows, index, batch) for k, v in kwargs.items()})
+            if out is None:
+                out = part.new_empty((batch, *part.shape[1:]))
+            out[index.to(out.device)] = part
+        return out
+
+
+def with_frame_chunks(model, chunk_size: int):
+    """A clone of ``model`` whose UNet calls run on ``chunk_size`` frames at a time (0: no chunking)."""
+    import comfy.patcher_extension  # noqa: PLC0415
+
+    model = model.clone()
+    model.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, WRAPPER_KEY)
+    if chunk_size > 0:
+        model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, WRAPPER_KEY, FrameChunker(chunk_size))
+    return model

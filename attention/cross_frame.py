@@ -1,0 +1,201 @@
+"""Cross-frame attention: each frame's self-attention reads keys and values from its chunk's anchor frame.
+
+Text2Video-Zero replaces, in every self-attention (attn1) layer, the keys and values of frame k by those of frame 0
+(Khachatryan et al. 2023, eq. 9; Picsart-AI-Research/Text2Video-Zero utils.CrossFrameAttnProcessor). This module does
+it through ComfyUI's attn1 patch, which receives the hidden states *before* the K/V projections: handing every frame
+its anchor's rows as ``context`` and ``value`` makes the projections produce the anchor's K and V, and ComfyUI's own
+attention kernel (whatever it is) does the rest.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import weakref
+
+import torch
+
+from .frames import frames_per_chunk, global_frame_ids
+
+ANCHOR_FIRST = "first"
+ANCHOR_FIRST_AND_PREVIOUS = "first+previous"
+ANCHOR_MODES = (ANCHOR_FIRST, ANCHOR_FIRST_AND_PREVIOUS)
+
+log = logging.getLogger("t2v-zero")
+
+
+class AnchorCache:
+    """Hidden states that a later call of the same sampling step needs but cannot compute itself.
+
+    When frames are split into chunks or context windows, a call that lacks global frame 0 (or, for first+previous,
+    the frame just before its first one) reads them from here. Entries are valid for one sigma of one sampling run:
+    frame 0 attends only to itself, so its states do not depend on which other frames shared its call, and reusing
+    them gives the same result as one call over all frames.
+    """
+
+    def __init__(self):
+        self._run = None
+        self._sigma = None
+        self._states: dict = {}
+
+    def begin(self, run_token, sigma: float) -> None:
+        run = self._run() if self._run is not None else None
+        if run is not run_token or self._sigma != sigma:
+            self._states.clear()
+            self._run = weakref.ref(run_token) if run_token is not None else None
+            self._sigma = sigma
+
+    def put(self, key, frame_id: int, states: tuple[torch.Tensor, torch.Tensor], tail: bool = False) -> None:
+        entry = self._states.setdefault(key, {})
+        if tail:  # keep the anchor and the latest tail only: memory stays one or two frames per layer
+            for fid in [f for f in entry if f != 0]:
+                del entry[fid]
+        # clone: a view would keep the whole call's hidden states alive
+        entry[frame_id] = (states[0].detach().clone(), states[1].detach().clone())
+
+    def get(self, key, frame_id: int):
+        return self._states.get(key, {}).get(frame_id)
+
+
+class CrossFrameAttention:
+    """ComfyUI attn1 patch (``ModelPatcher.set_model_attn1_patch``) implementing Text2Video-Zero's cross-frame attention.
+
+    anchor: ``first`` (the reference: K, V of frame 0 replace the frame's own) or ``first+previous`` (sparse-causal:
+        K, V of frame 0 and of the previous frame, concatenated).
+    strength: 1 is the reference. Below 1 the keys/values interpolate between the frame's own and the anchor's
+        (exact in K/V space, since SD's K/V projections are linear without bias): 0 is plain self-attention.
+    sigma_start, sigma_end: active while sigma_end <= sigma <= sigma_start (from start/end percent).
+    """
+
+    def __init__(self, anchor: str = ANCHOR_FIRST, strength: float = 1.0,
+                 sigma_start: float = math.inf, sigma_end: float = 0.0):
+        if anchor not in ANCHOR_MODES:
+            raise ValueError(f"anchor must be one of {ANCHOR_MODES}, got {anchor!r}")
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        self.anchor = anchor
+        self.strength = float(strength)
+        self.sigma_start = float(sigma_start)
+        self.sigma_end = float(sigma_end)
+        self.cache = AnchorCache()
+        self._warned = False
+
+    def __deepcopy__(self, memo):
+        # ModelPatcher.clone() deep-copies model_options: a clone gets the same settings and a cache of its own.
+        return CrossFrameAttention(self.anchor, self.strength, self.sigma_start, self.sigma_end)
+
+    def settings(self) -> dict:
+        return {"anchor": self.anchor, "strength": self.strength,
+                "sigma_start": self.sigma_start, "sigma_end": self.sigma_end}
+
+    def active_at(self, sigma: float | None) -> bool:
+        if sigma is None:
+            return True
+        tol = 1e-5 * max(1.0, abs(sigma))
+        return self.sigma_end - tol <= sigma <= self.sigma_start + tol
+
+    def __call__(self, n, context, value, extra_options):
+        limited = self.sigma_start != math.inf or self.sigma_end > 0.0
+        sigmas = extra_options.get("sigmas")
+        sigma = float(sigmas.max()) if (sigmas is not None and limited) else None
+        if self.strength == 0.0 or not self.active_at(sigma):
+            return n, context, value
+
+        chunks, frames = frames_per_chunk(context.shape[0], extra_options.get("cond_or_uncond"))
+        ids, partial = global_frame_ids(extra_options, frames)
+        if frames == 1 and not partial:
+            return n, context, value  # a lone frame is its own anchor
+
+        layer = (extra_options.get("block"), extra_options.get("block_index"), extra_options.get("transformer_index"))
+        chunk_ids = extra_options.get("uuids") or extra_options.get("cond_or_uncond") or [0]
+        keys = [(chunk_ids[c] if c < len(chunk_ids) else c, layer) for c in range(chunks)]
+        if partial:
+            if sigma is None and sigmas is not None:
+                sigma = float(sigmas.max())
+            self.cache.begin(extra_options.get("sample_sigmas"), sigma)
+
+        ctx = context.reshape(chunks, frames, *context.shape[1:])
+        val = value.reshape(chunks, frames, *value.shape[1:])
+        anchor = self._frame_states(ctx, val, ids, 0, keys, partial)
+        sources = [anchor]
+        if self.anchor == ANCHOR_FIRST_AND_PREVIOUS:
+            sources.append(self._previous_states(ctx, val, ids, keys, partial))
+        if partial:
+            last = len(ids) - 1
+            for c, key in enumerate(keys):
+                self.cache.put(key, ids[last], (ctx[c, last], val[c, last]), tail=True)
+
+        new_ctx = torch.cat([self._mix(ctx, s[0]) for s in sources], dim=2)
+        new_val = torch.cat([self._mix(val, s[1]) for s in sources], dim=2)
+        return n, new_ctx.reshape(-1, *new_ctx.shape[2:]), new_val.reshape(-1, *new_val.shape[2:])
+
+    def _mix(self, own: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        source = source.expand_as(own)
+        if self.strength == 1.0:
+            return source
+        return torch.lerp(own, source, self.strength)
+
+    def _frame_states(self, ctx, val, ids, frame_id, keys, partial):
+        """(context, value) of global frame ``frame_id`` for every chunk, shaped (chunks, 1, tokens, channels)."""
+        if frame_id in ids:
+            pos = ids.index(frame_id)
+            if partial:
+                for c, key in enumerate(keys):
+                    self.cache.put(key, frame_id, (ctx[c, pos], val[c, pos]))
+            return ctx[:, pos:pos + 1], val[:, pos:pos + 1]
+        cached = [self.cache.get(key, frame_id) for key in keys]
+        if all(s is not None for s in cached):
+            return (torch.stack([s[0] for s in cached]).unsqueeze(1).to(ctx),
+                    torch.stack([s[1] for s in cached]).unsqueeze(1).to(val))
+        if not self._warned:
+            self._warned = True
+            log.warning("t2v-zero cross-frame attention: a context window without frame %d ran before any window "
+                        "holding it at this step; it anchors on its own first frame (global %d) instead. Use the "
+                        "'standard_static' context schedule so the window with frame 0 runs first.", frame_id, ids[0])
+        return ctx[:, :1], val[:, :1]
+
+    def _previous_states(self, ctx, val, ids, keys, partial):
+        """(context, value) of each frame's predecessor (frame 0's is itself), shaped like ctx/val."""
+        prev_ctx, prev_val = [], []
+        for pos, fid in enumerate(ids):
+            want = max(fid - 1, 0)
+            if want in ids:
+                p = ids.index(want)
+                prev_ctx.append(ctx[:, p])
+                prev_val.append(val[:, p])
+                continue
+            cached = [self.cache.get(key, want) for key in keys] if partial else [None]
+            if all(s is not None for s in cached):
+                prev_ctx.append(torch.stack([s[0] for s in cached]).to(ctx))
+                prev_val.append(torch.stack([s[1] for s in cached]).to(val))
+            else:  # no predecessor at hand (window edge): the frame itself stands in
+                prev_ctx.append(ctx[:, pos])
+                prev_val.append(val[:, pos])
+        return torch.stack(prev_ctx, dim=1), torch.stack(prev_val, dim=1)
+
+
+def find_cross_frame(model_options: dict) -> CrossFrameAttention | None:
+    """The CrossFrameAttention patch a model carries, if any."""
+    patches = model_options.get("transformer_options", {}).get("patches", {}).get("attn1_patch", [])
+    for p in patches:
+        if isinstance(p, CrossFrameAttention):
+            return p
+    return None
+
+
+def with_cross_frame(model, patch: CrossFrameAttention):
+    """A clone of ``model`` (a ComfyUI ModelPatcher) carrying ``patch``; any earlier CrossFrameAttention is replaced,
+    other attn1 patches (IPAdapter, PAG, ToMe...) are kept in order."""
+    model = model.clone()
+    patches = model.model_options.setdefault("transformer_options", {}).setdefault("patches", {})
+    patches["attn1_patch"] = [p for p in patches.get("attn1_patch", []) if not isinstance(p, CrossFrameAttention)]
+    model.set_model_attn1_patch(patch)
+    return model
+
+
+def percent_sigmas(model, start_percent: float, end_percent: float) -> tuple[float, float]:
+    """(sigma_start, sigma_end) for a ComfyUI model, as ControlNet's start/end percent map them."""
+    sampling = model.get_model_object("model_sampling")
+    sigma_start = math.inf if start_percent <= 0.0 else float(sampling.percent_to_sigma(start_percent))
+    sigma_end = 0.0 if end_percent >= 1.0 else float(sampling.percent_to_sigma(end_percent))
+    return sigma_start, sigma_end

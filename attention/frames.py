@@ -1,0 +1,51 @@
+"""Where each row of a UNet batch sits in the video.
+
+ComfyUI hands the model a batch of len(cond_or_uncond) chunks, one per conditioning, each holding the same frames in
+the same order. Inside a chunk, the frames are either the whole video, a context window of it, or a frame chunk cut by
+:mod:`attention.chunking`. These helpers recover the global frame index of every row, whichever of those applies.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+FRAMES_KEY = "t2vz_frames"
+"""transformer_options key: global frame indices of the frames in each chunk of this call (set by FrameChunker)."""
+
+
+def frames_per_chunk(batch: int, cond_or_uncond: Sequence[int] | None) -> tuple[int, int]:
+    """(number of cond chunks, frames per chunk) for a batch of ``batch`` rows."""
+    chunks = len(cond_or_uncond) if cond_or_uncond else 1
+    if batch % chunks:
+        raise ValueError(f"batch of {batch} rows does not split into {chunks} conditioning chunks")
+    return chunks, batch // chunks
+
+
+def window_frame_ids(options: dict, frames: int) -> list[int] | None:
+    """Global indices of a context window's frames, or None when the model sees the whole video.
+
+    Reads ComfyUI's core context windows (``context_window.index_list``) and AnimateDiff-Evolved's
+    (``ad_params["sub_idxs"]``). A list whose length does not match the frame count is ignored: it belongs to
+    another dimension (e.g. a window over time in a video model).
+    """
+    ad_params = options.get("ad_params")
+    if isinstance(ad_params, dict) and ad_params.get("sub_idxs") is not None:
+        ids = [int(i) for i in ad_params["sub_idxs"]]
+        if len(ids) == frames:
+            return ids
+    window = options.get("context_window")
+    if window is not None and getattr(window, "dim", 0) == 0:
+        ids = [int(i) for i in getattr(window, "index_list", [])]
+        if len(ids) == frames:
+            return ids
+    return None
+
+
+def global_frame_ids(options: dict, frames: int) -> tuple[list[int], bool]:
+    """(global index of each frame in a chunk, whether this call sees only part of the video)."""
+    ids = options.get(FRAMES_KEY)
+    if ids is not None and len(ids) == frames:
+        return list(ids), True
+    ids = window_frame_ids(options, frames)
+    if ids is not None:
+        return ids, True
+    return list(range(frames)), False

@@ -1,0 +1,175 @@
+"""Text2Video-Zero sampling inside ComfyUI: motion dynamics in the latents, then a joint denoise of all frames.
+
+1. x_T for frame 0 (ComfyUI's noise from the seed) is denoised alone with the chosen sampler down to the joint start
+   (x_T^1) and on to the warp step (x_T'^1);
+2. x_T'^1 is moved by the motion field for frames 1..F-1 (motion/field.py);
+3. those latents are re-noised back to the joint start (motion/renoise.py);
+4. all frames are denoised together from there with cross-frame attention, frame 0 continuing from x_T^1.
+Every phase runs ComfyUI's own sampler on a slice of one sigma schedule, so any sampler/scheduler/step count works.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..attention import CrossFrameAttention, find_cross_frame, with_cross_frame, with_frame_chunks
+from .background import latent_masks, smooth_background
+from .field import frame_affines, warp_frames
+from .renoise import renoise
+from .schedule import phases
+
+NOISE_MOTION = "motion"
+NOISE_SHARED = "shared"
+NOISE_INDEPENDENT = "independent"
+NOISE_MODES = (NOISE_MOTION, NOISE_SHARED, NOISE_INDEPENDENT)
+
+Progress = Callable[[int, int, torch.Tensor], None]
+"""progress(steps_done, steps_total, x0_preview): called after every sampler step of every phase."""
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Per-frame camera motion. motion_x/motion_y in the reference's units (pixels of a 512 canvas; positive drifts
+    the content left/up); zoom per frame (> 1 moves in); rotation in degrees per frame (positive: anticlockwise)."""
+
+    motion_x: float = 12.0
+    motion_y: float = 12.0
+    zoom: float = 1.0
+    rotation: float = 0.0
+    t0: int = 44
+    t1: int = 47
+
+
+def check_latent(samples: torch.Tensor) -> None:
+    if not isinstance(samples, torch.Tensor) or samples.ndim != 4:
+        shape = tuple(samples.shape) if isinstance(samples, torch.Tensor) else type(samples).__name__
+        raise ValueError(f"latent must be a batch of frames shaped (frames, channels, height, width), got {shape}. "
+                         f"Fix: use EmptyLatentImage with batch_size = number of frames (or VAEEncode a batch of "
+                         f"images).")
+    if samples.shape[0] < 1:
+        raise ValueError("latent holds 0 frames. Fix: set EmptyLatentImage's batch_size to the number of frames (>= 1).")
+    if not torch.isfinite(samples).all():
+        raise ValueError("latent contains NaN or infinite values. Fix: check the node that produced it (a VAE in fp16 "
+                         "can overflow: run it in fp32 or bf16).")
+
+
+def _check_model_kind(model) -> None:
+    import comfy.model_sampling  # noqa: PLC0415
+
+    sampling = model.get_model_object("model_sampling")
+    if not isinstance(sampling, comfy.model_sampling.EPS) or isinstance(sampling, comfy.model_sampling.CONST):
+        raise ValueError(f"this model samples with {type(sampling).__name__}; Text2Video-Zero's motion mode needs a "
+                         f"diffusion (eps or v-prediction) model such as SD1.x, SD2.x or SDXL. Fix: load one of those, "
+                         f"or use noise_mode 'shared' / 'independent'.")
+
+
+def video_model(model, frames_per_chunk: int = 0):
+    """The model for the joint pass: cross-frame attention (unless the model already carries it) and chunking."""
+    if find_cross_frame(model.model_options) is None:
+        model = with_cross_frame(model, CrossFrameAttention())
+    if frames_per_chunk > 0:
+        model = with_frame_chunks(model, frames_per_chunk)
+    return model
+
+
+def initial_noise(shape: tuple[int, ...], seed: int, noise_mode: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(x_T noise for the sampled frames, re-noise draws for frames 1..F-1 or None).
+
+    All draws come from one CPU generator seeded like ComfyUI's prepare_noise, in this order: frame 0's noise, then
+    (motion mode) the re-noise draws. ``independent`` draws the whole batch at once, exactly as KSampler does.
+    """
+    frames = shape[0]
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    one = (1, *shape[1:])
+    if noise_mode == NOISE_INDEPENDENT:
+        return torch.randn(shape, generator=generator), None
+    noise0 = torch.randn(one, generator=generator)
+    if noise_mode == NOISE_SHARED:
+        return noise0.expand(shape).clone(), None
+    eps = torch.randn((frames - 1, *shape[1:]), generator=generator) if frames > 1 else None
+    return noise0, eps
+
+
+class _Phases:
+    """Runs slices of one sigma schedule with ComfyUI's sampler, reporting progress across all of them."""
+
+    def __init__(self, model, positive, negative, cfg, sampler, seed, total, progress: Progress | None):
+        self.model, self.positive, self.negative = model, positive, negative
+        self.cfg, self.sampler, self.seed = cfg, sampler, seed
+        self.total, self.done, self.progress = total, 0, progress
+
+    def run(self, model, latent: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+        """Denoise ``latent`` (LATENT space, already at sigmas[0]) along ``sigmas``."""
+        import comfy.model_management  # noqa: PLC0415
+        import comfy.sample  # noqa: PLC0415
+
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        if sigmas.shape[-1] < 2:
+            return latent
+        offset = self.done
+
+        def callback(step, x0, x, total_steps):
+            if self.progress is not None:
+                self.progress(offset + step + 1, self.total, x0)
+
+        out = comfy.sample.sample_custom(model, torch.zeros_like(latent), self.cfg, self.sampler, sigmas,
+                                         self.positive, self.negative, latent, callback=callback,
+                                         disable_pbar=True, seed=self.seed)
+        self.done = offset + sigmas.shape[-1] - 1
+        return out
+
+
+def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, steps: int, cfg: float,
+                 sampler_name: str, scheduler: str, noise_mode: str = NOISE_MOTION, motion: Motion = Motion(),
+                 frames_per_chunk: int = 0, foreground_mask: torch.Tensor | None = None,
+                 smooth_bg_strength: float = 0.4, progress: Progress | None = None) -> torch.Tensor:
+    """Text-to-video with a ComfyUI model. ``latent``: (F, C, H, W) LATENT samples; returns them denoised."""
+    import comfy.sample  # noqa: PLC0415
+    import comfy.samplers  # noqa: PLC0415
+
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+    check_latent(latent)
+    latent = comfy.sample.fix_empty_latent_channels(model, latent)
+    frames = latent.shape[0]
+    sampling = model.get_model_object("model_sampling")
+    latent_format = model.get_model_object("latent_format")
+    sigmas = comfy.samplers.KSampler(model, steps=steps, device="cpu", sampler=sampler_name,
+                                     scheduler=scheduler).sigmas.float().cpu()
+    sampler = comfy.samplers.sampler_object(sampler_name)
+    joint_model = video_model(model, frames_per_chunk)
+    noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
+
+    sigma_max = float(sampling.sigma_max)
+    max_denoise = math.isclose(sigma_max, float(sigmas[0]), rel_tol=1e-5) or float(sigmas[0]) > sigma_max
+
+    def start(latent_part, noise_part):  # x_T exactly as KSampler builds it, back in LATENT space
+        x = sampling.noise_scaling(sigmas[0], noise_part, latent_format.process_in(latent_part), max_denoise)
+        return latent_format.process_out(x)
+
+    if noise_mode != NOISE_MOTION:
+        run = _Phases(model, positive, negative, cfg, sampler, seed, steps, progress)
+        return run.run(joint_model, start(latent, noise), sigmas)
+
+    _check_model_kind(model)
+    plan = phases(steps, motion.t0, motion.t1)
+    run = _Phases(model, positive, negative, cfg, sampler, seed, plan.total_progress, progress)
+    x_t1 = run.run(model, start(latent[:1], noise), sigmas[:plan.joint_start + 1])
+    if frames == 1:
+        return run.run(joint_model, x_t1, sigmas[plan.joint_start:])
+    x_t0 = run.run(model, x_t1, sigmas[plan.joint_start:plan.warp_at + 1])
+
+    height, width = latent.shape[-2:]
+    affines = frame_affines(range(frames), height, width, motion.motion_x, motion.motion_y, motion.zoom,
+                            motion.rotation)
+    moved = warp_frames(x_t0.expand(frames - 1, -1, -1, -1), affines[1:])
+    sigma_t0, sigma_t1 = float(sigmas[plan.warp_at]), float(sigmas[plan.joint_start])
+    moved = latent_format.process_out(renoise(latent_format.process_in(moved), eps, sampling, sigma_t0, sigma_t1))
+    x_joint = torch.cat([x_t1, moved.to(x_t1)], dim=0)
+    if foreground_mask is not None:
+        masks = latent_masks(foreground_mask, frames, height, width)
+        x_joint = smooth_background(x_joint, masks, affines, smooth_bg_strength)
+    return run.run(joint_model, x_joint, sigmas[plan.joint_start:])

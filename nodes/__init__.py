@@ -1,0 +1,5 @@
+"""Thin ComfyUI node classes: inputs, tooltips and validation; the work happens in attention/ and motion/."""
+from .attention_patch import CrossFrameAttentionPatch
+from .motion_sampler import MotionLatentSampler
+
+NODES = [MotionLatentSampler, CrossFrameAttentionPatch]

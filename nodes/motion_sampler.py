@@ -1,0 +1,96 @@
+"""MotionLatentSampler: Text2Video-Zero's text-to-video sampler (motion dynamics + cross-frame attention)."""
+from __future__ import annotations
+
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..motion import NOISE_MODES, NOISE_MOTION, T_MAX_INDEX, Motion, check_latent, phases, sample_video
+from .progress import progress_for
+
+
+class MotionLatentSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MotionLatentSampler",
+            display_name="Motion Latent Sampler (T2V-Zero)",
+            category="T2V-Zero",
+            description=(
+                "Zero-shot text-to-video (Text2Video-Zero) with any text-to-image model. Frame 0 is denoised a few "
+                "steps, moved by the motion field for every later frame, re-noised, then all frames are denoised "
+                "together with cross-frame attention on frame 0. The latent's batch size is the number of frames. "
+                "With sampler ddim + scheduler ddim_uniform at 50 steps it reproduces the reference exactly."),
+            inputs=[
+                io.Model.Input("model", tooltip="The text-to-image model (SD1.x, SD2.x, SDXL or a fine-tune). Cross-frame "
+                               "attention is added for you unless the model already went through "
+                               "CrossFrameAttentionPatch."),
+                io.Conditioning.Input("positive", tooltip="What the video shows (CLIPTextEncode)."),
+                io.Conditioning.Input("negative", tooltip="What to avoid (CLIPTextEncode; may be empty text)."),
+                io.Latent.Input("latent_image", tooltip="The frames to fill: EmptyLatentImage with width, height and "
+                                "batch_size = number of frames (reference: 512x512, 8 frames)."),
+                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
+                             tooltip="Seed of frame 0's starting noise and of the re-noising draws."),
+                io.Int.Input("steps", default=50, min=1, max=10000,
+                             tooltip="Denoising steps. Any count works (t0/t1 scale with it); the reference uses 50."),
+                io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
+                               tooltip="Classifier-free guidance scale (reference: 7.5). 1 disables the negative."),
+                io.Combo.Input("sampler_name", options=comfy.samplers.SAMPLER_NAMES, default="ddim",
+                               tooltip="Any ComfyUI sampler. ddim is the reference's."),
+                io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="ddim_uniform",
+                               tooltip="Any ComfyUI scheduler. ddim_uniform gives the reference's timesteps."),
+                io.Combo.Input("noise_mode", options=list(NOISE_MODES), default=NOISE_MOTION,
+                               tooltip="motion: the paper's text-to-video (frame 0 warped by the motion field). "
+                                       "shared: the same starting noise for every frame, no warp (the ControlNet "
+                                       "recipe: the control frames drive the motion). independent: fresh noise per "
+                                       "frame."),
+                io.Float.Input("motion_x", default=12.0, min=-512.0, max=512.0, step=0.5,
+                               tooltip="Horizontal camera motion per frame, in the reference's units (pixels of a "
+                                       "512-pixel-wide frame; scales with the real width). Positive moves the content "
+                                       "to the LEFT (the camera pans right); negative to the right."),
+                io.Float.Input("motion_y", default=12.0, min=-512.0, max=512.0, step=0.5,
+                               tooltip="Vertical camera motion per frame, pixels of a 512-pixel-high frame. Positive "
+                                       "moves the content UP; negative down."),
+                io.Float.Input("zoom", default=1.0, min=0.5, max=2.0, step=0.005,
+                               tooltip="Zoom per frame about the centre: 1 = none, above 1 moves in (content grows), "
+                                       "below 1 moves out. Frame k is zoomed zoom^k."),
+                io.Float.Input("rotation", default=0.0, min=-45.0, max=45.0, step=0.1,
+                               tooltip="Rotation per frame in degrees about the centre: positive turns the content "
+                                       "anticlockwise on screen, negative clockwise. Frame k turns k times this."),
+                io.Int.Input("t0", default=44, min=0, max=T_MAX_INDEX - 1,
+                             tooltip="The step whose frame-0 latent is warped (the paper's T'), counted as in the "
+                                     "reference: steps from the end of a 50-step schedule (44 = 5 steps in). Must be "
+                                     "smaller than t1. Lower = more of frame 0's layout is fixed before warping."),
+                io.Int.Input("t1", default=47, min=1, max=T_MAX_INDEX,
+                             tooltip="The step at which all frames start denoising together (the paper's T), same "
+                                     "units (47 = 2 steps in). Must be larger than t0; at most 49."),
+                io.Int.Input("frames_per_chunk", default=0, min=0, max=4096,
+                             tooltip="0 = all frames in one UNet call. N > 0 = N frames at a time: peak memory follows "
+                                     "N, not the video length, and results are the same. Use for long videos."),
+                io.Mask.Input("foreground_mask", optional=True,
+                              tooltip="Optional foreground of frame 0 (or one mask per frame), e.g. from a "
+                                      "segmentation node: enables the paper's background smoothing, which keeps the "
+                                      "background of later frames close to frame 0's moved background."),
+                io.Float.Input("smooth_bg_strength", default=0.4, min=0.0, max=1.0, step=0.05, optional=True,
+                               tooltip="Background smoothing: how much of each frame's own background is kept "
+                                       "(reference: 0.4). Only used with a foreground_mask."),
+            ],
+            outputs=[io.Latent.Output(tooltip="The video's latents, one per frame: decode with VAEDecode.")],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, noise_mode,
+                motion_x, motion_y, zoom, rotation, t0, t1, frames_per_chunk, foreground_mask=None,
+                smooth_bg_strength=0.4) -> io.NodeOutput:
+        samples = latent_image["samples"]
+        check_latent(samples)
+        motion = Motion(motion_x=motion_x, motion_y=motion_y, zoom=zoom, rotation=rotation, t0=t0, t1=t1)
+        total = phases(steps, t0, t1).total_progress if noise_mode == NOISE_MOTION else steps
+        out = sample_video(model, positive, negative, samples, seed, steps, cfg, sampler_name, scheduler,
+                           noise_mode=noise_mode, motion=motion, frames_per_chunk=frames_per_chunk,
+                           foreground_mask=foreground_mask, smooth_bg_strength=smooth_bg_strength,
+                           progress=progress_for(model, total))
+        result = latent_image.copy()
+        result.pop("noise_mask", None)
+        result.pop("batch_index", None)
+        result["samples"] = out
+        return io.NodeOutput(result)

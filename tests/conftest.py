@@ -1,0 +1,60 @@
+"""pytest setup: the real ComfyUI (installed by scripts/install_host.sh) in-process, on the CPU, and this pack
+importable as the package ``t2vz`` without starting a server."""
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = Path(os.environ.get("T2VZ_HOST") or REPO / ".host")
+COMFY = HOST / "ComfyUI"
+
+if not (COMFY / "main.py").exists():
+    raise RuntimeError(f"ComfyUI host not found at {COMFY}. Fix: run `make test` (it installs it), or "
+                       f"`bash scripts/install_host.sh`, or set T2VZ_HOST to an existing host folder.")
+
+sys.path.insert(0, str(COMFY))
+sys.path.insert(0, str(REPO / "tests"))
+
+import comfy.cli_args  # noqa: E402
+
+comfy.cli_args.args.cpu = True  # the torch build is a CUDA one: without this, model_management looks for a driver
+
+# The pack as a package named t2vz (its folder name may be anything, e.g. "main" or "ComfyUI-T2V-Zero"), without
+# running its __init__ (which registers nodes with the host): library code is testable on its own.
+_pkg = types.ModuleType("t2vz")
+_pkg.__path__ = [str(REPO)]
+sys.modules.setdefault("t2vz", _pkg)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_path():
+    from tiny_models import tiny_checkpoint
+
+    return tiny_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory, tiny_checkpoint_path):
+    """The real ComfyUI server (subprocess, --cpu, 127.0.0.1, free port, temp dirs) with this pack loaded."""
+    from comfy_server import ComfyServer
+
+    server = ComfyServer(COMFY, tmp_path_factory.mktemp("comfy"),
+                         {"checkpoints": tiny_checkpoint_path.parent}, python=str(HOST / "venv" / "bin" / "python"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the server log to a failing test that used the server."""
+    outcome = yield
+    report = outcome.get_result()
+    server = item.funcargs.get("comfy_server") if hasattr(item, "funcargs") else None
+    if report.failed and server is not None:
+        report.sections.append(("ComfyUI server log (tail)", server.log()[-8000:]))
