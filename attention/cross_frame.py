@@ -62,6 +62,13 @@ class CrossFrameAttention:
 
     anchor: ``first`` (the reference: K, V of frame 0 replace the frame's own) or ``first+previous`` (sparse-causal:
         K, V of frame 0 and of the previous frame, concatenated).
+
+    Calls that see only part of the video (frame chunks, context windows) find global frame 0 in the anchor cache,
+    filled by the call of the same step that held it. Policy when no call of this step has held frame 0 yet (a
+    rotating window schedule that evaluates another window first): anchor on the window's own first frame, with a
+    warning. For first+previous, the frame before a call's first frame comes from the previous call when that call
+    ended with it (frame chunks, back-to-back windows); otherwise (overlapping windows) the frame stands in for its
+    own predecessor, and the window fusion blends it with the window that did hold the predecessor.
     strength: 1 is the reference. Below 1 the keys/values interpolate between the frame's own and the anchor's
         (exact in K/V space, since SD's K/V projections are linear without bias): 0 is plain self-attention.
     sigma_start, sigma_end: active while sigma_end <= sigma <= sigma_start (from start/end percent).

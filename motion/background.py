@@ -27,6 +27,11 @@ def latent_masks(mask: torch.Tensor, frames: int, height: int, width: int) -> to
     if mask.ndim != 3 or mask.shape[0] not in (1, frames):
         raise ValueError(f"foreground_mask must hold 1 mask (frame 0) or one per frame ({frames}), got shape "
                          f"{tuple(mask.shape)}. Fix: pass frame 0's mask, or a batch of {frames} masks.")
+    mask_h, mask_w = mask.shape[-2:]
+    if abs(mask_h * width - mask_w * height) > 0.02 * mask_h * width:
+        raise ValueError(f"foreground_mask is {mask_w}x{mask_h} but the video is {width * 8}x{height * 8}: their "
+                         f"aspect ratios differ. Fix: make the mask from the same frames (or resize/crop it to the "
+                         f"video's size).")
     small = F.interpolate(mask.unsqueeze(1).float(), size=(height, width), mode="nearest")
     kernel = torch.ones(DILATION, DILATION, dtype=small.dtype)
     return kornia.morphology.dilation(small, kernel).clamp(0.0, 1.0)
@@ -41,9 +46,8 @@ def smooth_background(latents: torch.Tensor, masks: torch.Tensor, affines: torch
     masks = masks.to(latents)
     mask0 = masks[:1]
     warped_mask0 = warp_frames(mask0.expand(frames, -1, -1, -1), affines)
-    fg = masks.expand(frames, -1, -1, -1) if masks.shape[0] == 1 else masks
-    if masks.shape[0] == 1:
-        fg = warped_mask0  # only frame 0's foreground is known: it moves with the field
+    # with frame 0's mask alone, each frame's foreground is that mask moved by the field
+    fg = warped_mask0 if masks.shape[0] == 1 else masks
     background = (1.0 - fg) * (1.0 - warped_mask0)
     moved_bg0 = warp_frames((latents[:1] * (1.0 - mask0)).expand(frames, -1, -1, -1), affines)
     blended = strength * latents + (1.0 - strength) * moved_bg0

@@ -112,6 +112,7 @@ class _Phases:
         offset = self.done
 
         def callback(step, x0, x, total_steps):
+            comfy.model_management.throw_exception_if_processing_interrupted()  # Cancel stops within one step
             if self.progress is not None:
                 self.progress(offset + step + 1, self.total, x0)
 

@@ -1,0 +1,254 @@
+"""MotionLatentSampler's library: phases, motion field, chunking, windows, modes, errors (tiny model, real ComfyUI)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from t2vz.motion import Motion, frame_affines, phases, sample_video, warp_anchor, warp_frames
+from tiny_models import conditioning, tiny_unet_patcher
+
+POS, NEG = conditioning(1), conditioning(2)
+
+
+def assert_close_rel(actual, expected, rel=1e-5):
+    """Float-rounding agreement: max |difference| within ``rel`` of the largest value (latents here reach ~100)."""
+    err = ((actual - expected).abs().max() / expected.abs().max()).item()
+    assert err < rel, f"max relative difference {err:.2e}"
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_unet_patcher(seed=0)
+
+
+def video(model, frames=4, h=8, w=8, steps=6, **kw):
+    kw.setdefault("sampler_name", "ddim")
+    kw.setdefault("scheduler", "ddim_uniform")
+    sampler, scheduler = kw.pop("sampler_name"), kw.pop("scheduler")
+    return sample_video(model, POS, NEG, torch.zeros((frames, 4, h, w)), kw.pop("seed", 7), steps, kw.pop("cfg", 6.0),
+                        sampler, scheduler, **kw)
+
+
+def test_phases_reproduce_the_reference_at_50_steps_and_scale():
+    p = phases(50, 44, 47)
+    assert (p.joint_start, p.warp_at, p.anchor_steps, p.total_progress) == (2, 5, 5, 53)
+    for steps in range(2, 101):
+        p = phases(steps, 44, 47)
+        assert 0 <= p.joint_start < p.warp_at <= steps - 1
+
+
+@pytest.mark.parametrize("t0,t1,needle", [(47, 47, "t0 must be smaller"), (10, 50, "beyond the schedule"),
+                                          (-1, 3, "t0 must be smaller")])
+def test_bad_t0_t1_name_the_input_and_fix(t0, t1, needle):
+    with pytest.raises(ValueError, match=needle) as err:
+        phases(50, t0, t1)
+    assert "Fix" in str(err.value)
+
+
+@pytest.mark.parametrize("steps", [4, 7, 13, 30, 100])
+def test_any_step_count_runs(tiny, steps):
+    out = video(tiny, frames=3, h=8, w=12, steps=steps)
+    assert out.shape == (3, 4, 8, 12) and torch.isfinite(out).all()
+    assert (out[1] - out[2]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("sampler,scheduler", [("euler_ancestral", "normal"), ("dpmpp_2m", "karras"),
+                                               ("uni_pc", "simple")])
+def test_other_samplers_and_schedulers(tiny, sampler, scheduler):
+    out = video(tiny, frames=3, steps=8, sampler_name=sampler, scheduler=scheduler)
+    assert torch.isfinite(out).all()
+
+
+def test_frame_zero_is_the_image_ksampler_makes(tiny):
+    import comfy.sample
+
+    out = video(tiny, frames=4, steps=10)
+    single = comfy.sample.sample(tiny, comfy.sample.prepare_noise(torch.zeros((1, 4, 8, 8)), 7), 10, 6.0, "ddim",
+                                 "ddim_uniform", POS, NEG, torch.zeros((1, 4, 8, 8)), disable_pbar=True, seed=7)
+    assert_close_rel(out[0], single[0])
+
+
+def test_independent_without_cross_frame_is_plain_ksampler(tiny):
+    import comfy.sample
+    from t2vz.attention import CrossFrameAttention, with_cross_frame
+
+    off = with_cross_frame(tiny, CrossFrameAttention(strength=0.0))
+    latent = torch.zeros((3, 4, 8, 8))
+    out = video(off, frames=3, steps=6, noise_mode="independent")
+    plain = comfy.sample.sample(tiny, comfy.sample.prepare_noise(latent, 7), 6, 6.0, "ddim", "ddim_uniform", POS, NEG,
+                                latent, disable_pbar=True, seed=7)
+    assert_close_rel(out, plain)
+
+
+def test_shared_noise_gives_identical_frames_without_motion(tiny):
+    out = video(tiny, frames=3, steps=5, noise_mode="shared")
+    assert_close_rel(out[1], out[0])
+
+
+@pytest.mark.parametrize("anchor", ["first", "first+previous"])
+@pytest.mark.parametrize("frames,chunk", [(7, 3), (8, 1), (5, 4)])
+def test_chunked_equals_unchunked(tiny, anchor, frames, chunk):
+    from t2vz.attention import CrossFrameAttention, with_cross_frame
+
+    model = with_cross_frame(tiny, CrossFrameAttention(anchor=anchor))
+    whole = video(model, frames=frames, steps=6)
+    chunked = video(model, frames=frames, steps=6, frames_per_chunk=chunk)
+    assert_close_rel(chunked, whole)
+
+
+def _with_windows(model, windows):
+    """A minimal context-window engine in the way AnimateDiff-Evolved drives one (a CALC_COND_BATCH wrapper that
+    evaluates windows of frames and publishes ``ad_params["sub_idxs"]``). ComfyUI 0.3.75's own dim-0 windows cannot
+    run an SD1.5 batch (IndexListContextHandler.set_step compares the per-row timestep with the schedule and fails
+    when there is more than one row), so the test drives the window keys directly."""
+    import comfy.patcher_extension as pe
+
+    def calc_cond_batch(executor, model_, conds, x_in, timestep, model_options):
+        if x_in.shape[0] <= max(max(w) for w in windows):  # frame 0's single-frame phases: nothing to window
+            return executor(model_, conds, x_in, timestep, model_options)
+        outs = None
+        for idx in windows:
+            options = dict(model_options)
+            options["transformer_options"] = dict(model_options["transformer_options"])
+            options["transformer_options"]["ad_params"] = {"sub_idxs": idx, "full_length": x_in.shape[0],
+                                                           "context_length": len(idx)}
+            step = timestep[idx] if timestep.shape[0] == x_in.shape[0] else timestep
+            part = executor(model_, conds, x_in[idx], step, options)
+            if outs is None:
+                outs = [torch.zeros_like(x_in) if p is not None else None for p in part]
+            for full, p in zip(outs, part):
+                if p is not None:
+                    full[idx] = p
+        return outs
+
+    model = model.clone()
+    model.add_wrapper_with_key(pe.WrappersMP.CALC_COND_BATCH, "test-windows", calc_cond_batch)
+    return model
+
+
+@pytest.mark.parametrize("anchor,windows", [
+    ("first", [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]),
+    ("first", [[0, 1, 2, 3, 4], [2, 3, 4, 5, 6], [5, 6, 7, 8, 9]]),
+    # first+previous is exact where each window starts right after the previous one; in overlapping windows a
+    # window-edge frame's predecessor stands in for itself (documented) and the window fusion blends it.
+    ("first+previous", [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]),
+])
+def test_context_windows_equal_one_window(tiny, anchor, windows):
+    """With cross-frame attention a frame's prediction depends only on itself, frame 0 (and its predecessor): every
+    window must predict it exactly as the full batch does, so windows without frame 0 must read the true frame 0."""
+    from t2vz.attention import CrossFrameAttention, with_cross_frame
+
+    model = with_cross_frame(tiny, CrossFrameAttention(anchor=anchor))
+    whole = video(model, frames=10, steps=5)
+    windowed = video(_with_windows(model, windows), frames=10, steps=5)
+    assert_close_rel(windowed, whole)
+
+
+def test_128_frames_in_chunks(tiny):
+    out = video(tiny, frames=128, h=8, w=8, steps=4, frames_per_chunk=16)
+    assert out.shape[0] == 128 and torch.isfinite(out).all()
+
+
+def test_progress_counts_every_step_of_every_phase(tiny):
+    seen = []
+    video(tiny, frames=3, steps=50, progress=lambda done, total, x0: seen.append((done, total)))
+    assert [d for d, _ in seen] == list(range(1, 54)) and {t for _, t in seen} == {53}
+
+
+def test_cancel_stops_within_one_step(tiny):
+    import comfy.model_management as mm
+
+    seen = []
+
+    def progress(done, total, x0):
+        seen.append(done)
+        if done == 3:
+            mm.interrupt_current_processing(True)
+
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            video(tiny, frames=3, steps=20, progress=progress)
+    finally:
+        mm.interrupt_current_processing(False)
+    assert max(seen) == 3
+
+
+@pytest.mark.parametrize("latent,needle", [
+    (torch.zeros((0, 4, 8, 8)), "0 frames"),
+    (torch.zeros((4, 8, 8)), "batch of frames"),
+    (torch.full((2, 4, 8, 8), float("nan")), "NaN"),
+])
+def test_bad_latents_are_named(tiny, latent, needle):
+    with pytest.raises(ValueError, match=needle):
+        sample_video(tiny, POS, NEG, latent, 0, 4, 6.0, "ddim", "ddim_uniform")
+
+
+def test_background_smoothing(tiny):
+    mask = torch.zeros((1, 128, 128))
+    mask[:, 48:80, 48:80] = 1.0
+    plain = video(tiny, frames=3, h=16, w=16, steps=6)
+    smoothed = video(tiny, frames=3, h=16, w=16, steps=6, foreground_mask=mask, smooth_bg_strength=0.4)
+    same = video(tiny, frames=3, h=16, w=16, steps=6, foreground_mask=mask, smooth_bg_strength=1.0)
+    assert_close_rel(same, plain)
+    assert (smoothed[1:] - plain[1:]).abs().max() > 1e-3
+    assert_close_rel(smoothed[0], plain[0])
+    with pytest.raises(ValueError, match="foreground_mask"):
+        video(tiny, frames=3, steps=6, foreground_mask=torch.zeros((2, 64, 64)))  # 2 masks for 3 frames
+    with pytest.raises(ValueError, match="foreground_mask.*aspect"):
+        video(tiny, frames=3, steps=6, foreground_mask=torch.zeros((1, 64, 128)))  # 1:2 mask, square video
+
+
+# --- the affine motion field --------------------------------------------------------------------------------------
+
+def _marker(h, w, y, x):
+    latent = torch.zeros((1, 1, h, w))
+    latent[0, 0, y, x] = 1.0
+    return latent
+
+
+def _position(frame):
+    idx = torch.nonzero(frame[0] > 0.5)
+    return idx.float().mean(0)  # (y, x)
+
+
+@pytest.mark.parametrize("h,w", [(64, 64), (33, 47), (24, 40)])
+def test_identity_zoom_and_rotation_is_the_translation_warp(h, w):
+    anchor = torch.randn((1, 4, h, w), generator=torch.Generator().manual_seed(1))
+    ids = list(range(1, 6))
+    plain = frame_affines(ids, h, w, 12.0, -4.0)
+    explicit = frame_affines(ids, h, w, 12.0, -4.0, zoom=1.0, rotation=0.0)
+    translation = torch.zeros((len(ids), 2, 3), dtype=torch.float64)
+    translation[:, 0, 0] = translation[:, 1, 1] = 1.0
+    translation[:, 0, 2] = torch.tensor([(12.0 * k - 0.5) * w / 512 for k in ids])
+    translation[:, 1, 2] = torch.tensor([(-4.0 * k - 0.5) * h / 512 for k in ids])
+    assert torch.equal(explicit, plain)
+    assert torch.equal(warp_frames(anchor.expand(5, -1, -1, -1), translation.float()),
+                       warp_anchor(anchor, ids, 12.0, -4.0, zoom=1.0, rotation=0.0))
+
+
+def test_positive_motion_moves_content_left_and_up():
+    frames = warp_anchor(_marker(64, 64, 32, 32), [0, 4], 12.0, 12.0)
+    y0, x0 = _position(frames[0])
+    y4, x4 = _position(frames[1])
+    assert (x0 - x4).item() == pytest.approx(6, abs=1) and (y0 - y4).item() == pytest.approx(6, abs=1)
+
+
+def test_zoom_moves_a_marker_away_from_the_centre():
+    h = w = 65  # odd: the centre is a pixel
+    c = (h - 1) / 2
+    frames = warp_anchor(_marker(h, w, 32, 42), [0, 1, 2], 0.0, 0.0, zoom=1.1)
+    for k, frame in enumerate(frames):
+        _, x = _position(frame)
+        assert (x - c).item() == pytest.approx(10 * 1.1 ** k, abs=1.0)
+
+
+def test_rotation_turns_a_marker_anticlockwise_about_the_centre():
+    h = w = 65
+    c = (h - 1) / 2
+    frames = warp_anchor(_marker(h, w, 32, 52), [0, 3], 0.0, 0.0, rotation=30.0)
+    y, x = _position(frames[1])
+    angle = math.degrees(math.atan2(-(y - c).item(), (x - c).item()))  # y grows downwards: negate for on-screen
+    assert angle == pytest.approx(90.0, abs=4.0)
+    assert math.hypot((y - c).item(), (x - c).item()) == pytest.approx(20.0, abs=1.0)
