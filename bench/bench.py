@@ -181,6 +181,7 @@ def main():
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--frame-counts", default="8,32,128", help="frame counts for the chunked memory runs (D)")
     parser.add_argument("--plot", default=str(REPO / "bench" / "scaling.png"))
     parser.add_argument("--child", choices=["timing", "memory"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -202,8 +203,8 @@ def main():
         return
 
     timing = child(args, "timing", frames=args.frames)
-    timing32 = child(args, "timing", frames=32) if not args.quick else None
-    frame_counts = [8, 32, 128]
+    timing32 = child(args, "timing", frames=32) if (not args.quick and "32" in args.frame_counts.split(",")) else None
+    frame_counts = [int(f) for f in args.frame_counts.split(",")]
     memory = [child(args, "memory", frames=f, chunk=args.chunk) for f in frame_counts]
     sec = timing["seconds"]
     result = {
@@ -211,10 +212,11 @@ def main():
         "steps": args.steps, "runs": args.runs, "attention": "pytorch sdpa (both sides)",
         "overhead_vs_ksampler": sec["B"] / sec["A"],
         "speedup_vs_reference": sec["C"] / sec["B"],
-        "peak_mem_ratio_128_vs_8": (memory[2]["peak_bytes"]) / (memory[0]["peak_bytes"]),
+        f"peak_mem_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}": memory[-1]["peak_bytes"] / memory[0]["peak_bytes"],
         # on CPU the process peak includes torch and the model: the sampling's own growth tells more
-        "peak_growth_ratio_128_vs_8": (memory[2]["peak_bytes"] - memory[2]["baseline_bytes"])
-        / max(1, memory[0]["peak_bytes"] - memory[0]["baseline_bytes"]),
+        f"peak_growth_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}":
+            (memory[-1]["peak_bytes"] - memory[-1]["baseline_bytes"])
+            / max(1, memory[0]["peak_bytes"] - memory[0]["baseline_bytes"]),
         "seconds": {"ksampler_A": sec["A"], "motion_sampler_B": sec["B"], "reference_C": sec["C"]},
         "chunked_D": {str(f): {"seconds": m["seconds"], "seconds_per_frame": m["seconds"] / f,
                                "peak_bytes": m["peak_bytes"], "baseline_bytes": m["baseline_bytes"]} for f, m in zip(frame_counts, memory)},
@@ -222,7 +224,7 @@ def main():
         else "torch.cuda.max_memory_allocated",
     }
     if timing32 is not None:
-        result["chunk_overhead"] = memory[1]["seconds"] / timing32["seconds"]["B"]
+        result["chunk_overhead"] = memory[frame_counts.index(32)]["seconds"] / timing32["seconds"]["B"]
     try:
         plot(Path(args.plot), frame_counts, [m["seconds"] / f for f, m in zip(frame_counts, memory)],
              [m["peak_bytes"] for m in memory])

@@ -48,12 +48,15 @@ def randomize_(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 def calibrate_unet_(unet: torch.nn.Module, seed: int) -> torch.nn.Module:
     """Scale a random UNet's last conv so its eps prediction has unit spread, like a trained model's: otherwise
     the tiny model barely denoises and a sampler test could not tell steps apart."""
-    cfg_ctx = unet.input_blocks[1][1].transformer_blocks[0].attn2.to_k.in_features
+    cfg_ctx = next(m.attn2.to_k.in_features for m in unet.modules() if hasattr(m, "attn2"))
     generator = torch.Generator().manual_seed(seed + 7)
     x = torch.randn((2, unet.in_channels, 16, 16), generator=generator)
     context = torch.randn((2, 77, cfg_ctx), generator=generator)
+    extra = {}
+    if getattr(unet, "num_classes", None) is not None:  # SDXL-style: pooled text + size embedding
+        extra["y"] = torch.randn((2, unet.label_emb[0][0].in_features), generator=generator)
     with torch.no_grad():
-        spread = unet(x, torch.tensor([500.0, 500.0]), context=context).std()
+        spread = unet(x, torch.tensor([500.0, 500.0]), context=context, **extra).std()
         last = unet.out[-1]
         last.weight.mul_(1.0 / spread)
         last.bias.mul_(1.0 / spread)
@@ -100,18 +103,21 @@ def diffusers_unet(patcher):
 
     cfg = patcher.model.model_config.unet_config
     levels = len(cfg["channel_mult"])
+    per_level = cfg["num_res_blocks"][0]
+    attention = [cfg["transformer_depth"][level * per_level] > 0 for level in range(levels)]
+    down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention)
+    up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention))
     unet = UNet2DConditionModel(
         sample_size=cfg.get("image_size", 32), in_channels=cfg["in_channels"], out_channels=cfg["out_channels"],
         layers_per_block=cfg["num_res_blocks"][0],
         block_out_channels=tuple(cfg["model_channels"] * m for m in cfg["channel_mult"]),
-        down_block_types=("CrossAttnDownBlock2D",) * levels, up_block_types=("CrossAttnUpBlock2D",) * levels,
+        down_block_types=down, up_block_types=up,
         cross_attention_dim=cfg["context_dim"], attention_head_dim=cfg["num_heads"], norm_num_groups=32,
     )
     source = patcher.model.diffusion_model.state_dict()
     mapping = comfy.utils.unet_to_diffusers(cfg)
     state = {k: source[v] for k, v in mapping.items() if v in source}
-    missing, unexpected = unet.load_state_dict(state, strict=True), None
-    del missing, unexpected
+    unet.load_state_dict(state, strict=True)
     return unet.eval()
 
 
