@@ -1,27 +1,34 @@
-"""The README's main job: render workflows/text-to-video.json headless through the real ComfyUI server to an .mp4.
+"""The README's main job: render workflows/text-to-video.json headless through the real ComfyUI server to an .mp4
+in <repo>/output/.
 
-Uses a real SD1.5 checkpoint from <host>/ComfyUI/models/checkpoints if there is one; otherwise the generated tiny
-random-weight checkpoint (its frames are noise) on a smaller, shorter job.
+Uses the first SD1.5 checkpoint (*.safetensors / *.ckpt) in <host>/ComfyUI/models/checkpoints if there is one, at
+the workflow's own settings (8 frames, 512x512, 50 steps: slow on a CPU). Otherwise it generates the tiny
+random-weight test checkpoint (cached under <host>/models) and runs a smaller, shorter job (128x128, 8 frames,
+10 steps, about a minute on 2 CPU cores): the pipeline is the real one, but that model's frames are NOISE.
+
+Host: T2VZ_HOST (default <repo>/.host). Run: make demo  (= <host>/venv/bin/python scripts/demo.py)
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HOST = Path(os.environ.get("T2VZ_HOST") or REPO / ".host")
+HOST = Path(os.environ.get("T2VZ_HOST") or REPO / ".host").resolve()
+OUTPUT = REPO / "output"
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from comfy_server import ComfyServer  # noqa: E402
+from comfy_server import ComfyServer, PromptError  # noqa: E402
 from workflow_api import substitute, to_api  # noqa: E402
 
 TINY = "t2vz-tiny-sd15.safetensors"
+TINY_JOB = {"width": 128, "height": 128, "frames": 8, "steps": 10}
 
 
 def user_checkpoint() -> str | None:
@@ -30,49 +37,75 @@ def user_checkpoint() -> str | None:
     return found[0] if found else None
 
 
+def tiny_checkpoint_dir() -> Path:
+    sys.path.insert(0, str(HOST / "ComfyUI"))
+    import comfy.cli_args  # noqa: PLC0415
+
+    comfy.cli_args.args.cpu = True  # the torch build may be a CUDA one; the generator must not look for a driver
+    from tiny_models import tiny_checkpoint  # noqa: PLC0415
+
+    return tiny_checkpoint().parent
+
+
+def banner(text: str) -> None:
+    print("\n" + "!" * 100 + "\n" + text + "\n" + "!" * 100 + "\n", flush=True)
+
+
 def main() -> int:
+    started = time.time()
+    if not (HOST / "ComfyUI" / "main.py").exists():
+        print(f"No ComfyUI host at {HOST}. Fix: run `make demo` (it installs one) or set T2VZ_HOST.")
+        return 2
     workflow = json.loads((REPO / "workflows" / "text-to-video.json").read_text())
     real = user_checkpoint()
     model_dirs = {}
     if real is None:
-        sys.path.insert(0, str(HOST / "ComfyUI"))
-        import comfy.cli_args
-
-        comfy.cli_args.args.cpu = True
-        from tiny_models import tiny_checkpoint
-
-        model_dirs["checkpoints"] = tiny_checkpoint().parent
-        print("No SD1.5 checkpoint in", HOST / "ComfyUI" / "models" / "checkpoints",
-              "- using the generated tiny random-weight model: its frames are NOISE (the pipeline is real).")
-    out_dir = REPO / "output"
-    out_dir.mkdir(exist_ok=True)
+        banner(f"No SD1.5 checkpoint in {HOST / 'ComfyUI' / 'models' / 'checkpoints'}: using the generated TINY\n"
+               f"RANDOM-WEIGHT model on a small job ({TINY_JOB['frames']} frames, {TINY_JOB['width']}x"
+               f"{TINY_JOB['height']}, {TINY_JOB['steps']} steps). The pipeline is real; the frames are NOISE.\n"
+               f"For a real video put e.g. v1-5-pruned-emaonly.safetensors there and run `make demo` again.")
+        model_dirs["checkpoints"] = tiny_checkpoint_dir()
+    OUTPUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        server = ComfyServer(HOST / "ComfyUI", Path(tmp), model_dirs, python=sys.executable).start()
+        # ComfyUI writes straight into <repo>/output: FramesToVideo's counter never overwrites an earlier demo
+        server = ComfyServer(HOST / "ComfyUI", Path(tmp), model_dirs, python=sys.executable,
+                             extra_args=["--output-directory", str(OUTPUT)])
+        print("Starting ComfyUI (headless, CPU) ...", flush=True)
+        server.start()
         try:
             prompt = to_api(workflow, server.get("/object_info"))
             if real:
                 prompt = substitute(prompt, checkpoint=real)
-                print(f"Rendering with {real}: 8 frames, 512x512, 50 steps (slow on a CPU).")
+                print(f"Rendering workflows/text-to-video.json with {real}: 8 frames, 512x512, 50 steps "
+                      f"(slow on a CPU; minutes to hours).", flush=True)
             else:
-                prompt = substitute(prompt, checkpoint=TINY, width=128, height=128, frames=8, steps=10)
-            start = time.time()
-            entry = server.run(prompt, timeout=6 * 3600)
-            videos = [v for outputs in entry["outputs"].values() for key in ("images", "videos", "gifs")
-                      for v in outputs.get(key, []) if str(v.get("filename", "")).endswith(".mp4")]
+                prompt = substitute(prompt, checkpoint=TINY, **TINY_JOB)
+                print("Rendering workflows/text-to-video.json with the tiny model ...", flush=True)
+            for node in prompt.values():
+                if node["class_type"] == "FramesToVideo":
+                    node["inputs"]["filename_prefix"] = "text-to-video"
+            run_start = time.time()
+            try:
+                # the UI workflow goes along as ComfyUI's frontend sends it: FramesToVideo embeds it in the .mp4
+                queued = server.post("/prompt", {"prompt": prompt, "client_id": str(uuid.uuid4()),
+                                                 "extra_data": {"extra_pnginfo": {"workflow": workflow}}})
+                entry = server.wait(queued["prompt_id"], timeout=12 * 3600)
+            except PromptError as err:
+                print(f"ComfyUI refused or failed the workflow: {err}\n{json.dumps(err.details)[:3000]}")
+                return 1
+            videos = [item for out in entry["outputs"].values() for item in out.get("images", [])
+                      if str(item.get("filename", "")).endswith(".mp4")]
             if not videos:
                 print("The workflow produced no .mp4:", json.dumps(entry["outputs"])[:2000])
                 return 1
-            src = server.output_dir / videos[0].get("subfolder", "") / videos[0]["filename"]
-            dst = out_dir / src.name
-            n = 1
-            while dst.exists():  # never overwrite an earlier demo
-                dst = out_dir / f"{src.stem}_{n}{src.suffix}"
-                n += 1
-            shutil.copy2(src, dst.with_suffix(".partial"))
-            os.replace(dst.with_suffix(".partial"), dst)
-            print(f"Wrote {dst} in {time.time() - start:.1f}s")
+            path = OUTPUT / videos[0].get("subfolder", "") / videos[0]["filename"]
         finally:
             server.stop()
+    print(f"\nWrote {path}")
+    print(f"  workflow run {time.time() - run_start:.1f}s, total {time.time() - started:.1f}s (server start "
+          f"included)")
+    if real is None:
+        print("  (tiny random-weight model: the frames are noise, by design)")
     return 0
 
 

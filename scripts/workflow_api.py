@@ -1,22 +1,43 @@
 """UI-format workflows (what ComfyUI's Save writes, what workflows/ ships) to API-format prompts (what /prompt runs).
 
-The UI stores widget values as a list in the order of the node's inputs in /object_info; INT inputs with
-control_after_generate store one more value ("fixed", "randomize"...) right after theirs.
+The UI stores a node's widget values as a list, in the order of the node's widget inputs in /object_info
+("input_order": required, then optional). An INT with control_after_generate (and, for old nodes, any INT named
+seed / noise_seed) stores one more value ("fixed", "randomize", ...) right after its own. Links are
+[id, from_node, from_slot, to_node, to_slot, type]. Notes are dropped, Reroutes and bypassed nodes are followed
+to the real source, a PrimitiveNode's value replaces the link to it, muted nodes are left out.
+
+Usage: python scripts/workflow_api.py WORKFLOW.json [--server http://127.0.0.1:8188] > prompt.json
 """
 from __future__ import annotations
 
+import argparse
 import copy
+import json
+import sys
+import urllib.request
 
-SKIP = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+NOTES = {"Note", "MarkdownNote"}
+VIRTUAL = NOTES | {"Reroute", "PrimitiveNode"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
+MUTED, BYPASSED = 2, 4
 
 
 def _is_widget(spec) -> bool:
     kind = spec[0]
-    return isinstance(kind, list) or kind in WIDGET_TYPES
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
 
 
-def _ordered_inputs(info: dict) -> list[tuple[str, list]]:
+def _has_control(name: str, spec) -> bool:
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if "control_after_generate" in options:
+        return bool(options["control_after_generate"])
+    return spec[0] == "INT" and name in ("seed", "noise_seed")  # the frontend's rule for nodes without the flag
+
+
+def ordered_inputs(info: dict) -> list[tuple[str, list]]:
+    """(name, spec) of a node type's inputs in the frontend's order: required, then optional."""
     inputs = info["input"]
     order = info.get("input_order") or {}
     out = []
@@ -26,50 +47,142 @@ def _ordered_inputs(info: dict) -> list[tuple[str, list]]:
     return out
 
 
+def widget_names(info: dict) -> list[str]:
+    """The names behind a node's widgets_values list, with "control_after_generate" where a control value sits."""
+    names = []
+    for name, spec in ordered_inputs(info):
+        if _is_widget(spec):
+            names.append(name)
+            if _has_control(name, spec):
+                names.append("control_after_generate")
+    return names
+
+
+def widget_values(info: dict, values: dict) -> list:
+    """A node's widgets_values list from {input name: value}; unset inputs get their /object_info default, control
+    values default to "fixed" (reproducible)."""
+    out = []
+    for name, spec in ordered_inputs(info):
+        if not _is_widget(spec):
+            continue
+        options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+        if name in values:
+            out.append(values[name])
+        elif "default" in options:
+            out.append(options["default"])
+        elif isinstance(spec[0], list) and spec[0]:
+            out.append(spec[0][0])
+        elif options.get("options"):
+            out.append(options["options"][0])
+        else:
+            raise KeyError(f"no value and no default for widget {name!r}")
+        if _has_control(name, spec):
+            out.append(values.get(f"{name}.control_after_generate", "fixed"))
+    return out
+
+
+def _widget_inputs(node: dict, info: dict) -> dict:
+    raw = node.get("widgets_values")
+    if isinstance(raw, dict):  # some custom nodes store widgets by name
+        return {name: raw[name] for name, spec in ordered_inputs(info) if _is_widget(spec) and name in raw}
+    values = list(raw or [])
+    inputs = {}
+    for name, spec in ordered_inputs(info):
+        if not _is_widget(spec) or not values:
+            continue
+        inputs[name] = values.pop(0)
+        if _has_control(name, spec) and values and isinstance(values[0], str) and values[0] in CONTROL_VALUES:
+            values.pop(0)
+    return inputs
+
+
 def to_api(workflow: dict, object_info: dict) -> dict:
-    """API-format prompt for a UI-format workflow."""
+    """API-format prompt for a UI-format workflow (frontend 1.x "version": 0.4 JSON)."""
+    if workflow.get("definitions", {}).get("subgraphs"):
+        raise ValueError("workflows with subgraphs are not supported: unpack them in the frontend first")
+    nodes = {node["id"]: node for node in workflow["nodes"]}
     links = {link[0]: link for link in workflow.get("links", [])}
+
+    def source(link_id, kind: str | None = None, seen=()):
+        """[node id, slot] feeding a link, or ("value", v) for a PrimitiveNode, or None (muted / dangling)."""
+        link = links.get(link_id)
+        if link is None:
+            return None
+        src = nodes.get(link[1])
+        if src is None or link[1] in seen:
+            return None
+        kind = kind or link[5]
+        if src["type"] == "Reroute" or src.get("mode", 0) == BYPASSED:
+            # the frontend passes a bypassed node's first input of the same type (a Reroute's only input) through
+            candidates = [i for i in src.get("inputs", []) if i.get("link") is not None
+                          and (src["type"] == "Reroute" or i.get("type") in (kind, "*"))]
+            return source(candidates[0]["link"], kind, (*seen, link[1])) if candidates else None
+        if src["type"] == "PrimitiveNode":
+            return ("value", (src.get("widgets_values") or [None])[0])
+        if src.get("mode", 0) == MUTED or src["type"] in NOTES:
+            return None
+        return [str(src["id"]), link[2]]
+
     prompt = {}
     for node in workflow["nodes"]:
-        if node["type"] in SKIP or node.get("mode", 0) in (2, 4):  # notes; muted or bypassed nodes
+        if node["type"] in VIRTUAL or node.get("mode", 0) in (MUTED, BYPASSED):
             continue
         if node["type"] not in object_info:
-            raise KeyError(f"node type {node['type']!r} (node {node['id']}) is not installed in this ComfyUI")
+            raise KeyError(f"node type {node['type']!r} (node {node['id']}) is not installed in this ComfyUI: "
+                           f"install the custom node pack that provides it")
         info = object_info[node["type"]]
-        linked = {i["name"]: i["link"] for i in node.get("inputs", []) if i.get("link") is not None}
-        values = list(node.get("widgets_values") or [])
-        inputs = {}
-        for name, spec in _ordered_inputs(info):
-            if _is_widget(spec):
-                options = spec[1] if len(spec) > 1 else {}
-                if values:
-                    value = values.pop(0)
-                    if name not in linked:
-                        inputs[name] = value
-                    if options.get("control_after_generate") and values and isinstance(values[0], str) \
-                            and values[0] in ("fixed", "increment", "decrement", "randomize"):
-                        values.pop(0)
-            if name in linked:
-                link = links[linked[name]]
-                inputs[name] = [str(link[1]), link[2]]
-        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+        inputs = _widget_inputs(node, info)
+        for slot in node.get("inputs", []):
+            if slot.get("link") is None:
+                continue
+            name = (slot.get("widget") or {}).get("name") or slot["name"]
+            value = source(slot["link"])
+            if value is None:  # fed by a muted node: a widget keeps its own value, a socket stays empty
+                continue
+            if isinstance(value, tuple):
+                inputs[name] = value[1]
+            else:
+                inputs[name] = value
+        title = node.get("title") or info.get("display_name") or node["type"]
+        prompt[str(node["id"])] = {"inputs": inputs, "class_type": node["type"], "_meta": {"title": title}}
     return prompt
 
 
 def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = None, height: int | None = None,
                frames: int | None = None, steps: int | None = None) -> dict:
-    """A copy of ``prompt`` with another checkpoint and/or a smaller job (tests, the tiny demo model)."""
+    """A copy of ``prompt`` with another checkpoint and/or a smaller job (tests, the tiny demo model).
+
+    width/height/frames go to EmptyLatentImage, steps to every sampler; frames_per_chunk is kept below the frame
+    count so a chunked workflow still runs in more than one chunk."""
     prompt = copy.deepcopy(prompt)
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
-        if checkpoint and "ckpt_name" in inputs:
+        if checkpoint and isinstance(inputs.get("ckpt_name"), str):
             inputs["ckpt_name"] = checkpoint
         if kind == "EmptyLatentImage":
             inputs["width"] = width or inputs["width"]
             inputs["height"] = height or inputs["height"]
             inputs["batch_size"] = frames or inputs["batch_size"]
-        if steps and "steps" in inputs and not isinstance(inputs["steps"], list):
+        if steps and isinstance(inputs.get("steps"), int):
             inputs["steps"] = steps
-        if steps and kind == "MotionLatentSampler" and inputs.get("frames_per_chunk") and frames:
+        if kind == "MotionLatentSampler" and frames and inputs.get("frames_per_chunk"):
             inputs["frames_per_chunk"] = min(inputs["frames_per_chunk"], max(1, frames // 2))
     return prompt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workflow", help="UI-format workflow JSON")
+    parser.add_argument("--server", default="http://127.0.0.1:8188", help="running ComfyUI (for /object_info)")
+    args = parser.parse_args()
+    with open(args.workflow, encoding="utf-8") as f:
+        workflow = json.load(f)
+    with urllib.request.urlopen(args.server.rstrip("/") + "/object_info", timeout=60) as r:
+        info = json.loads(r.read())
+    json.dump(to_api(workflow, info), sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,7 @@ import pytest
 from comfy_server import PromptError
 from prompts import text_to_video
 
-PACK_NODES = ["MotionLatentSampler", "CrossFrameAttentionPatch"]
+PACK_NODES = ["MotionLatentSampler", "CrossFrameAttentionPatch", "FramesToVideo"]
 
 
 def test_pack_imports_and_lists_its_nodes(comfy_server):

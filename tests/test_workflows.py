@@ -1,4 +1,5 @@
-"""The shipped workflows: valid UI JSON made of core and pack nodes, and runnable through /prompt to a video."""
+"""The shipped workflows (valid UI JSON of core and pack nodes, up to date with the nodes, runnable through /prompt
+to a video) and the UI -> API converter they rely on."""
 from __future__ import annotations
 
 import json
@@ -10,34 +11,180 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from workflow_api import substitute, to_api  # noqa: E402
+from workflow_api import substitute, to_api, widget_names  # noqa: E402
 
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+NOTES = {"Note", "MarkdownNote"}
+PACK_MODULE = "custom_nodes.t2v-zero"
+
+
+@pytest.fixture(scope="module")
+def object_info(comfy_server):
+    return comfy_server.get("/object_info")
 
 
 def test_workflows_exist_flat_in_a_folder_the_template_browser_scans():
-    assert WORKFLOWS, "no workflows shipped"
+    assert {p.name for p in WORKFLOWS} >= {"text-to-video.json", "text-to-video-long.json"}
     assert not list((REPO / "workflows").glob("*/*.json"))  # ComfyUI's listing is not recursive
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_workflow_runs_to_a_video_of_the_right_length(comfy_server, path):
+def test_workflow_is_well_formed_ui_json(path):
+    workflow = json.loads(path.read_text())
+    for key in ("last_node_id", "last_link_id", "nodes", "links", "groups", "config", "extra"):
+        assert key in workflow, key
+    assert workflow["version"] == 0.4
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    assert len(nodes) == len(workflow["nodes"]) and max(nodes) <= workflow["last_node_id"]
+    assert sorted(n["order"] for n in nodes.values()) == list(range(len(nodes)))
+    for node in nodes.values():
+        for key in ("id", "type", "pos", "size", "flags", "order", "mode", "inputs", "outputs", "properties",
+                    "widgets_values"):
+            assert key in node, f"node {node['id']} lacks {key}"
+        if node["type"] not in NOTES:
+            assert node["properties"]["Node name for S&R"] == node["type"]
+    for lid, src, slot, dst, target, kind in workflow["links"]:
+        assert lid <= workflow["last_link_id"]
+        assert lid in nodes[src]["outputs"][slot]["links"] and nodes[src]["outputs"][slot]["type"] == kind
+        assert nodes[dst]["inputs"][target]["link"] == lid and nodes[dst]["inputs"][target]["type"] == kind
+        assert nodes[src]["order"] < nodes[dst]["order"]
+    linked = {s["link"] for n in nodes.values() for s in n["inputs"] if s["link"] is not None}
+    assert linked == {link[0] for link in workflow["links"]}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_uses_only_core_and_pack_nodes_and_explains_itself(path, object_info):
+    workflow = json.loads(path.read_text())
+    types = {n["type"] for n in workflow["nodes"]}
+    unknown = types - set(object_info) - NOTES
+    assert not unknown, f"node types missing from the server: {unknown}"
+    for kind in types - NOTES:
+        module = object_info[kind]["python_module"]
+        assert module == PACK_MODULE or module.split(".")[0] in ("nodes", "comfy_extras"), (kind, module)
+    (note,) = [n for n in workflow["nodes"] if n["type"] in NOTES]
+    text = note["widgets_values"][0]
+    for word in ("motion_x", "motion_y", "t0", "t1", "frames_per_chunk", "models/checkpoints", "SD1.5"):
+        assert word in text, word
+
+
+def test_shipped_files_are_what_the_generator_writes(object_info):
+    """A node gaining or reordering a widget shifts every saved widget value: regenerate, don't hand-edit."""
+    from build_workflows import render
+
+    for name, text in render(object_info).items():
+        assert (REPO / "workflows" / name).read_text() == text, \
+            f"workflows/{name} is out of date. Fix: .host/venv/bin/python scripts/build_workflows.py"
+
+
+def test_text_to_video_workflow_has_the_reference_settings(object_info):
+    prompt = to_api(json.loads((REPO / "workflows" / "text-to-video.json").read_text()), object_info)
+    by_type = {node["class_type"]: node["inputs"] for node in prompt.values()}
+    assert by_type["CheckpointLoaderSimple"]["ckpt_name"] == "v1-5-pruned-emaonly.safetensors"
+    assert by_type["EmptyLatentImage"] == {"width": 512, "height": 512, "batch_size": 8}
+    sampler = by_type["MotionLatentSampler"]
+    assert {k: sampler[k] for k in ("seed", "steps", "cfg", "sampler_name", "scheduler", "noise_mode", "motion_x",
+                                    "motion_y", "zoom", "rotation", "t0", "t1", "frames_per_chunk")} == {
+        "seed": 0, "steps": 50, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform",
+        "noise_mode": "motion", "motion_x": 12.0, "motion_y": 12.0, "zoom": 1.0, "rotation": 0.0, "t0": 44,
+        "t1": 47, "frames_per_chunk": 0}
+    assert by_type["FramesToVideo"]["frame_rate"] == 4.0 and by_type["FramesToVideo"]["format"] == "mp4"
+    long = to_api(json.loads((REPO / "workflows" / "text-to-video-long.json").read_text()), object_info)
+    long = {node["class_type"]: node["inputs"] for node in long.values()}
+    assert long["EmptyLatentImage"]["batch_size"] == 64 and long["MotionLatentSampler"]["frames_per_chunk"] == 8
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_runs_to_a_video_of_the_right_length(comfy_server, object_info, path):
     import av
 
     workflow = json.loads(path.read_text())
-    info = comfy_server.get("/object_info")
-    unknown = {n["type"] for n in workflow["nodes"]} - set(info) - {"Note", "MarkdownNote"}
-    assert not unknown, f"node types missing from the server: {unknown}"
-    prompt = substitute(to_api(workflow, info), checkpoint="t2vz-tiny-sd15.safetensors", width=64, height=64,
-                        frames=4, steps=4)
+    prompt = substitute(to_api(workflow, object_info), checkpoint="t2vz-tiny-sd15.safetensors", width=64,
+                        height=64, frames=4, steps=4)
     entry = comfy_server.run(prompt)
-    videos = [v for out in entry["outputs"].values() for key in ("images", "videos")
-              for v in out.get(key, []) if v["filename"].endswith(".mp4")]
+    videos = [v for out in entry["outputs"].values() for v in out.get("images", []) if v["filename"].endswith(".mp4")]
     assert len(videos) == 1
-    file = comfy_server.output_dir / videos[0].get("subfolder", "") / videos[0]["filename"]
+    file = comfy_server.output_dir / videos[0]["subfolder"] / videos[0]["filename"]
     with av.open(str(file)) as container:
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
         assert (stream.codec_context.width, stream.codec_context.height) == (64, 64)
-        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.name == "h264" and float(stream.average_rate) == 4.0
     assert frames == 4
+
+
+# --- the converter on its own (no server) -------------------------------------------------------------------------
+INFO = {
+    "Sampler": {"input": {"required": {"model": ["MODEL", {}], "seed": ["INT", {"control_after_generate": True}],
+                                       "steps": ["INT", {"default": 20}], "name": [["a", "b"], {}],
+                                       "mode": ["COMBO", {"options": ["x", "y"]}]},
+                          "optional": {"mask": ["MASK", {}], "strength": ["FLOAT", {"default": 0.5}],
+                                       "tag": ["STRING", {"forceInput": True}]}},
+                "input_order": {"required": ["model", "seed", "steps", "name", "mode"],
+                                "optional": ["mask", "strength", "tag"]},
+                "output": ["LATENT"], "output_name": ["LATENT"]},
+    "Legacy": {"input": {"required": {"noise_seed": ["INT", {}], "text": ["STRING", {}]}},
+               "output": ["MODEL"], "output_name": ["MODEL"]},
+    "Loader": {"input": {"required": {"ckpt_name": [["m.safetensors"], {}]}},
+               "output": ["MODEL", "INT"], "output_name": ["MODEL", "INT"]},
+}
+
+
+def ui_node(nid, kind, widgets, inputs=(), mode=0):
+    return {"id": nid, "type": kind, "mode": mode, "widgets_values": widgets,
+            "inputs": [dict(slot) for slot in inputs], "outputs": []}
+
+
+def test_widget_order_and_control_values():
+    assert widget_names(INFO["Sampler"]) == ["seed", "control_after_generate", "steps", "name", "mode", "strength"]
+    assert widget_names(INFO["Legacy"]) == ["noise_seed", "control_after_generate", "text"]  # the frontend's rule
+    workflow = {"nodes": [ui_node(1, "Loader", ["m.safetensors"]),
+                          ui_node(2, "Sampler", [7, "randomize", 30, "b", "y", 0.25],
+                                  [{"name": "model", "type": "MODEL", "link": 1}]),
+                          ui_node(3, "Legacy", [5, "fixed", "hello"]),
+                          ui_node(4, "Note", ["read me"]), ui_node(5, "MarkdownNote", ["# read me"])],
+                "links": [[1, 1, 0, 2, 0, "MODEL"]]}
+    prompt = to_api(workflow, INFO)
+    assert {nid: (node["class_type"], node["inputs"]) for nid, node in prompt.items()} == {
+        "1": ("Loader", {"ckpt_name": "m.safetensors"}),
+        "2": ("Sampler", {"model": ["1", 0], "seed": 7, "steps": 30, "name": "b", "mode": "y", "strength": 0.25}),
+        "3": ("Legacy", {"noise_seed": 5, "text": "hello"})}
+    assert prompt["2"]["_meta"] == {"title": "Sampler"}  # as the frontend sends it (node title or display name)
+
+
+def test_converted_widgets_primitives_reroutes_bypass_and_mute():
+    workflow = {"nodes": [
+        ui_node(1, "Loader", ["m.safetensors"]),
+        ui_node(2, "Sampler", [7, "fixed", 30, "a", "x", 0.5], [
+            {"name": "model", "type": "MODEL", "link": 3},
+            {"name": "seed", "type": "INT", "link": 2, "widget": {"name": "seed"}},  # converted widget, linked
+            {"name": "steps", "type": "INT", "link": 4, "widget": {"name": "steps"}},  # from a PrimitiveNode
+            {"name": "tag", "type": "STRING", "link": None}]),
+        ui_node(3, "Reroute", [], [{"name": "", "type": "*", "link": 1}]),
+        ui_node(4, "PrimitiveNode", [12, "fixed"]),
+        ui_node(5, "Sampler", [1, "fixed", 2, "a", "x", 0.5], [{"name": "model", "type": "MODEL", "link": 5}],
+                mode=4),  # bypassed: its MODEL input passes through
+        ui_node(6, "Legacy", [1, "fixed", "t"], mode=2),  # muted: left out
+    ], "links": [[1, 1, 0, 3, 0, "MODEL"], [2, 1, 1, 2, 1, "INT"], [3, 5, 0, 2, 0, "MODEL"],
+                 [4, 4, 0, 2, 2, "INT"], [5, 3, 0, 5, 0, "MODEL"]]}
+    prompt = to_api(workflow, INFO)
+    assert set(prompt) == {"1", "2"}
+    assert prompt["2"]["inputs"] == {"model": ["1", 0], "seed": ["1", 1], "steps": 12, "name": "a", "mode": "x",
+                                     "strength": 0.5}
+
+
+def test_unknown_node_type_is_named():
+    with pytest.raises(KeyError, match="NotInstalled"):
+        to_api({"nodes": [ui_node(1, "NotInstalled", [])], "links": []}, INFO)
+
+
+def test_substitute_shrinks_a_copy():
+    prompt = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "big.safetensors"}},
+              "2": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 64}},
+              "3": {"class_type": "MotionLatentSampler", "inputs": {"steps": 50, "frames_per_chunk": 8}},
+              "4": {"class_type": "KSampler", "inputs": {"steps": ["9", 0]}}}
+    small = substitute(prompt, checkpoint="tiny.safetensors", width=64, height=64, frames=4, steps=4)
+    assert small["1"]["inputs"]["ckpt_name"] == "tiny.safetensors"
+    assert small["2"]["inputs"] == {"width": 64, "height": 64, "batch_size": 4}
+    assert small["3"]["inputs"] == {"steps": 4, "frames_per_chunk": 2}
+    assert small["4"]["inputs"]["steps"] == ["9", 0]  # a linked input stays linked
+    assert prompt["2"]["inputs"]["batch_size"] == 64
