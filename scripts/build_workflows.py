@@ -50,8 +50,9 @@ Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 (h264, {fps:g} 
 on the node. Formats: mp4, webm, gif, webp; pingpong for a back-and-forth loop."""
 
 
-def spec(name: str, frames: int, chunk: int) -> dict:
-    """The graph: nodes (id, type, pos, size, widget values by input name, extras) and links by slot name."""
+def text_to_video(name: str, frames: int, chunk: int) -> dict:
+    """Text-to-video graph, as a spec: nodes (id, type, pos, size, widget values by input name, extras) and links by
+    slot name. Every workflow in WORKFLOWS is such a spec, turned into UI JSON by build()."""
     fps = 4.0
     return {
         "nodes": [
@@ -84,8 +85,7 @@ def spec(name: str, frames: int, chunk: int) -> dict:
 NOTE_INFO = {"input": {"required": {"text": ["STRING", {"multiline": True}]}}, "output": [], "output_name": []}
 
 
-def build(object_info: dict, name: str, frames: int, chunk: int) -> dict:
-    description = spec(name, frames, chunk)
+def build(object_info: dict, name: str, description: dict) -> dict:
     nodes, links = {}, []
     for nid, kind, pos, size, values, extra in description["nodes"]:
         info = NOTE_INFO if kind in ("Note", "MarkdownNote") else object_info[kind]
@@ -131,16 +131,21 @@ def build(object_info: dict, name: str, frames: int, chunk: int) -> dict:
                                                    "frontendVersion": FRONTEND}, "version": 0.4}
 
 
-WORKFLOWS = [("text-to-video", 8, 0), ("text-to-video-long", 64, 8)]
+# file stem -> spec. Each workflow is one entry; its spec function lives above.
+WORKFLOWS = {
+    "text-to-video": lambda: text_to_video("text-to-video", 8, 0),
+    "text-to-video-long": lambda: text_to_video("text-to-video-long", 64, 8),
+}
 
 
 def render(object_info: dict) -> dict[str, str]:
     """{file name: JSON text} for every shipped workflow; each is checked to convert back to its own values."""
     out = {}
-    for name, frames, chunk in WORKFLOWS:
-        workflow = build(object_info, name, frames, chunk)
+    for name, make_spec in WORKFLOWS.items():
+        description = make_spec()
+        workflow = build(object_info, name, description)
         prompt = to_api(workflow, object_info)
-        for nid, _, _, _, values, _ in spec(name, frames, chunk)["nodes"]:
+        for nid, _, _, _, values, _ in description["nodes"]:
             for key, value in values.items():
                 assert str(nid) not in prompt or prompt[str(nid)]["inputs"][key] == value, (name, nid, key)
         out[f"{name}.json"] = json.dumps(workflow, indent=1, ensure_ascii=False) + "\n"
