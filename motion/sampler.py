@@ -18,6 +18,8 @@ import torch
 from ..attention import CrossFrameAttention, find_cross_frame, with_cross_frame, with_frame_chunks
 from .background import latent_masks, smooth_background
 from .field import frame_affines, warp_frames
+from .first_frame import held_steps, prepare_first_frame
+from .noise import frame_shared_sampler
 from .renoise import renoise
 from .schedule import phases
 
@@ -101,8 +103,9 @@ class _Phases:
         self.cfg, self.sampler, self.seed = cfg, sampler, seed
         self.total, self.done, self.progress = total, 0, progress
 
-    def run(self, model, latent: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-        """Denoise ``latent`` (LATENT space, already at sigmas[0]) along ``sigmas``."""
+    def run(self, model, latent: torch.Tensor, sigmas: torch.Tensor, hold: "_Hold | None" = None) -> torch.Tensor:
+        """Denoise ``latent`` (LATENT space, already at sigmas[0]) along ``sigmas``. With ``hold``, frame 0 is kept
+        at the given image noised to each sigma (ComfyUI's inpainting noise mask)."""
         import comfy.model_management  # noqa: PLC0415
         import comfy.sample  # noqa: PLC0415
 
@@ -116,18 +119,40 @@ class _Phases:
             if self.progress is not None:
                 self.progress(offset + step + 1, self.total, x0)
 
-        out = comfy.sample.sample_custom(model, torch.zeros_like(latent), self.cfg, self.sampler, sigmas,
-                                         self.positive, self.negative, latent, callback=callback,
-                                         disable_pbar=True, seed=self.seed)
+        noise, mask = torch.zeros_like(latent), None
+        if hold is not None:
+            # row 0 starts and stays at image + sigma * noise0; the other rows start at ``latent`` (zero noise)
+            latent, noise, mask = latent.clone(), noise.clone(), torch.ones_like(latent[:, :1])
+            latent[:1], noise[:1], mask[:1] = hold.image.to(latent), hold.noise.to(latent), 0.0
+        out = comfy.sample.sample_custom(model, noise, self.cfg, self.sampler, sigmas, self.positive, self.negative,
+                                         latent, noise_mask=mask, callback=callback, disable_pbar=True,
+                                         seed=self.seed)
         self.done = offset + sigmas.shape[-1] - 1
         return out
+
+    def skip(self, steps: int) -> None:
+        """Count steps that needed no model call (frame 0 held to the image) on the progress bar."""
+        self.done += steps
+        if self.progress is not None and steps > 0:
+            self.progress(self.done, self.total, None)
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """Frame 0 held to an image: its latent (LATENT space) and its noise, for the steps before ``until``."""
+
+    image: torch.Tensor
+    noise: torch.Tensor
+    until: int
 
 
 def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, steps: int, cfg: float,
                  sampler_name: str, scheduler: str, noise_mode: str = NOISE_MOTION, motion: Motion = Motion(),
                  frames_per_chunk: int = 0, foreground_mask: torch.Tensor | None = None,
-                 smooth_bg_strength: float = 0.4, progress: Progress | None = None) -> torch.Tensor:
-    """Text-to-video with a ComfyUI model. ``latent``: (F, C, H, W) LATENT samples; returns them denoised."""
+                 smooth_bg_strength: float = 0.4, first_frame: torch.Tensor | None = None,
+                 first_frame_strength: float = 1.0, progress: Progress | None = None) -> torch.Tensor:
+    """Text-to-video (or image-to-video, given ``first_frame``: one LATENT image) with a ComfyUI model.
+    ``latent``: (F, C, H, W) LATENT samples; returns them denoised."""
     import comfy.sample  # noqa: PLC0415
     import comfy.samplers  # noqa: PLC0415
 
@@ -140,28 +165,56 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     latent_format = model.get_model_object("latent_format")
     sigmas = comfy.samplers.KSampler(model, steps=steps, device="cpu", sampler=sampler_name,
                                      scheduler=scheduler).sigmas.float().cpu()
-    sampler = comfy.samplers.sampler_object(sampler_name)
+    # shared: ancestral/SDE samplers add the same per-step noise to every frame too, or the frames drift apart
+    sampler = (frame_shared_sampler(sampler_name) if noise_mode == NOISE_SHARED
+               else comfy.samplers.sampler_object(sampler_name))
     joint_model = video_model(model, frames_per_chunk)
     noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
+    hold = None
+    if first_frame is not None:
+        hold = _Hold(prepare_first_frame(first_frame, tuple(latent.shape)), noise[:1].clone(),
+                     held_steps(first_frame_strength, steps))
 
     sigma_max = float(sampling.sigma_max)
     max_denoise = math.isclose(sigma_max, float(sigmas[0]), rel_tol=1e-5) or float(sigmas[0]) > sigma_max
 
-    def start(latent_part, noise_part):  # x_T exactly as KSampler builds it, back in LATENT space
-        x = sampling.noise_scaling(sigmas[0], noise_part, latent_format.process_in(latent_part), max_denoise)
+    def noised(latent_part, noise_part, index=0):  # as KSampler builds x at sigmas[index], back in LATENT space
+        x = sampling.noise_scaling(sigmas[index], noise_part, latent_format.process_in(latent_part),
+                                   max_denoise and index == 0)
         return latent_format.process_out(x)
+
+    x_start = noised(latent[:noise.shape[0]], noise)  # motion mode: frame 0 only
+    if hold is not None:
+        x_start[:1] = noised(hold.image, hold.noise)  # img2img's start for frame 0, whatever the strength
+
+    def alone(x, a: int, b: int):  # frame 0 alone from step a to step b
+        if hold is not None and a < hold.until:  # held: the noised image needs no model call
+            held_until = min(b, hold.until)
+            run.skip(held_until - a)
+            x, a = noised(hold.image, hold.noise, held_until), held_until
+        return run.run(model, x, sigmas[a:b + 1])
+
+    def together(x, a: int):  # all frames from step a to the end
+        if hold is not None and a < hold.until:
+            x, a = run.run(joint_model, x, sigmas[a:min(steps, hold.until) + 1], hold), min(steps, hold.until)
+        x = run.run(joint_model, x, sigmas[a:])
+        if hold is not None and hold.until >= steps:
+            # Held to the end, frame 0 is the image: single-step samplers land on it within float rounding, but
+            # multistep correctors (uni_pc) leave a ~1e-3 relative residue; put the image back, as inpainting does.
+            x[:1] = hold.image.to(x)
+        return x
 
     if noise_mode != NOISE_MOTION:
         run = _Phases(model, positive, negative, cfg, sampler, seed, steps, progress)
-        return run.run(joint_model, start(latent, noise), sigmas)
+        return together(x_start, 0)
 
     _check_model_kind(model)
     plan = phases(steps, motion.t0, motion.t1)
     run = _Phases(model, positive, negative, cfg, sampler, seed, plan.total_progress, progress)
-    x_t1 = run.run(model, start(latent[:1], noise), sigmas[:plan.joint_start + 1])
+    x_t1 = alone(x_start[:1], 0, plan.joint_start)
     if frames == 1:
-        return run.run(joint_model, x_t1, sigmas[plan.joint_start:])
-    x_t0 = run.run(model, x_t1, sigmas[plan.joint_start:plan.warp_at + 1])
+        return together(x_t1, plan.joint_start)
+    x_t0 = alone(x_t1, plan.joint_start, plan.warp_at)
 
     height, width = latent.shape[-2:]
     affines = frame_affines(range(frames), height, width, motion.motion_x, motion.motion_y, motion.zoom,
@@ -173,4 +226,4 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     if foreground_mask is not None:
         masks = latent_masks(foreground_mask, frames, height, width)
         x_joint = smooth_background(x_joint, masks, affines, smooth_bg_strength)
-    return run.run(joint_model, x_joint, sigmas[plan.joint_start:])
+    return together(x_joint, plan.joint_start)

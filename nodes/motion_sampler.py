@@ -19,7 +19,8 @@ class MotionLatentSampler(io.ComfyNode):
                 "Zero-shot text-to-video (Text2Video-Zero) with any text-to-image model. Frame 0 is denoised a few "
                 "steps, moved by the motion field for every later frame, re-noised, then all frames are denoised "
                 "together with cross-frame attention on frame 0. The latent's batch size is the number of frames. "
-                "With sampler ddim + scheduler ddim_uniform at 50 steps it reproduces the reference exactly."),
+                "With sampler ddim + scheduler ddim_uniform at 50 steps it reproduces the reference exactly. "
+                "Connect first_frame (a VAE-encoded image) for image-to-video."),
             inputs=[
                 io.Model.Input("model", tooltip="The text-to-image model (SD1.x, SD2.x, SDXL or a fine-tune). Cross-frame "
                                "attention is added for you unless the model already went through "
@@ -40,8 +41,9 @@ class MotionLatentSampler(io.ComfyNode):
                                tooltip="Any ComfyUI scheduler. ddim_uniform gives the reference's timesteps."),
                 io.Combo.Input("noise_mode", options=list(NOISE_MODES), default=NOISE_MOTION,
                                tooltip="motion: the paper's text-to-video (frame 0 warped by the motion field). "
-                                       "shared: the same starting noise for every frame, no warp (the ControlNet "
-                                       "recipe: the control frames drive the motion). independent: fresh noise per "
+                                       "shared: the same starting noise (and, with ancestral/SDE samplers, the same "
+                                       "per-step noise) for every frame, no warp: the ControlNet recipe, where the "
+                                       "control frames drive the motion. independent: fresh noise per "
                                        "frame."),
                 io.Float.Input("motion_x", default=12.0, min=-512.0, max=512.0, step=0.5,
                                tooltip="Horizontal camera motion per frame, in the reference's units (pixels of a "
@@ -73,6 +75,15 @@ class MotionLatentSampler(io.ComfyNode):
                 io.Float.Input("smooth_bg_strength", default=0.4, min=0.0, max=1.0, step=0.05, optional=True,
                                tooltip="Background smoothing: how much of each frame's own background is kept "
                                        "(reference: 0.4). Only used with a foreground_mask."),
+                io.Latent.Input("first_frame", optional=True,
+                                tooltip="Image-to-video: the video starts from this image (Load Image -> VAE Encode, "
+                                        "one image; a different size is resized with a warning). The other frames "
+                                        "move away from it with the motion and keep its look. To continue a clip, "
+                                        "take its last frame with Latent From Batch."),
+                io.Float.Input("first_frame_strength", default=1.0, min=0.0, max=1.0, step=0.01, optional=True,
+                               tooltip="Only with first_frame. 1 = frame 0 is exactly the image. Below 1 the model "
+                                       "may repair or restyle it: frame 0 is img2img of the image with denoise "
+                                       "1 - strength (0.7 keeps the layout and changes details)."),
             ],
             outputs=[io.Latent.Output(tooltip="The video's latents, one per frame: decode with VAEDecode.")],
         )
@@ -80,7 +91,7 @@ class MotionLatentSampler(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, noise_mode,
                 motion_x, motion_y, zoom, rotation, t0, t1, frames_per_chunk, foreground_mask=None,
-                smooth_bg_strength=0.4) -> io.NodeOutput:
+                smooth_bg_strength=0.4, first_frame=None, first_frame_strength=1.0) -> io.NodeOutput:
         samples = latent_image["samples"]
         check_latent(samples)
         motion = Motion(motion_x=motion_x, motion_y=motion_y, zoom=zoom, rotation=rotation, t0=t0, t1=t1)
@@ -88,7 +99,8 @@ class MotionLatentSampler(io.ComfyNode):
         out = sample_video(model, positive, negative, samples, seed, steps, cfg, sampler_name, scheduler,
                            noise_mode=noise_mode, motion=motion, frames_per_chunk=frames_per_chunk,
                            foreground_mask=foreground_mask, smooth_bg_strength=smooth_bg_strength,
-                           progress=progress_for(model, total))
+                           first_frame=None if first_frame is None else first_frame["samples"],
+                           first_frame_strength=first_frame_strength, progress=progress_for(model, total))
         result = latent_image.copy()
         result.pop("noise_mask", None)
         result.pop("batch_index", None)

@@ -8,6 +8,7 @@ import torch
 
 from t2vz.motion import Motion, frame_affines, phases, sample_video, warp_anchor, warp_frames
 from tiny_models import conditioning, tiny_unet_patcher
+from windows import with_windows
 
 POS, NEG = conditioning(1), conditioning(2)
 
@@ -82,9 +83,12 @@ def test_independent_without_cross_frame_is_plain_ksampler(tiny):
     assert_close_rel(out, plain)
 
 
-def test_shared_noise_gives_identical_frames_without_motion(tiny):
-    out = video(tiny, frames=3, steps=5, noise_mode="shared")
+@pytest.mark.parametrize("sampler", ["ddim", "euler_ancestral", "dpmpp_2m_sde"])
+def test_shared_noise_gives_identical_frames_without_motion(tiny, sampler):
+    """Also with ancestral/SDE samplers: their per-step noise is shared across frames (motion/noise.py)."""
+    out = video(tiny, frames=3, steps=5, noise_mode="shared", sampler_name=sampler, scheduler="normal")
     assert_close_rel(out[1], out[0])
+    assert_close_rel(out[2], out[0])
 
 
 @pytest.mark.parametrize("anchor", ["first", "first+previous"])
@@ -96,36 +100,6 @@ def test_chunked_equals_unchunked(tiny, anchor, frames, chunk):
     whole = video(model, frames=frames, steps=6)
     chunked = video(model, frames=frames, steps=6, frames_per_chunk=chunk)
     assert_close_rel(chunked, whole)
-
-
-def _with_windows(model, windows):
-    """A minimal context-window engine in the way AnimateDiff-Evolved drives one (a CALC_COND_BATCH wrapper that
-    evaluates windows of frames and publishes ``ad_params["sub_idxs"]``). ComfyUI 0.3.75's own dim-0 windows cannot
-    run an SD1.5 batch (IndexListContextHandler.set_step compares the per-row timestep with the schedule and fails
-    when there is more than one row), so the test drives the window keys directly."""
-    import comfy.patcher_extension as pe
-
-    def calc_cond_batch(executor, model_, conds, x_in, timestep, model_options):
-        if x_in.shape[0] <= max(max(w) for w in windows):  # frame 0's single-frame phases: nothing to window
-            return executor(model_, conds, x_in, timestep, model_options)
-        outs = None
-        for idx in windows:
-            options = dict(model_options)
-            options["transformer_options"] = dict(model_options["transformer_options"])
-            options["transformer_options"]["ad_params"] = {"sub_idxs": idx, "full_length": x_in.shape[0],
-                                                           "context_length": len(idx)}
-            step = timestep[idx] if timestep.shape[0] == x_in.shape[0] else timestep
-            part = executor(model_, conds, x_in[idx], step, options)
-            if outs is None:
-                outs = [torch.zeros_like(x_in) if p is not None else None for p in part]
-            for full, p in zip(outs, part):
-                if p is not None:
-                    full[idx] = p
-        return outs
-
-    model = model.clone()
-    model.add_wrapper_with_key(pe.WrappersMP.CALC_COND_BATCH, "test-windows", calc_cond_batch)
-    return model
 
 
 @pytest.mark.parametrize("anchor,windows", [
@@ -142,7 +116,7 @@ def test_context_windows_equal_one_window(tiny, anchor, windows):
 
     model = with_cross_frame(tiny, CrossFrameAttention(anchor=anchor))
     whole = video(model, frames=10, steps=5)
-    windowed = video(_with_windows(model, windows), frames=10, steps=5)
+    windowed = video(with_windows(model, windows), frames=10, steps=5)
     assert_close_rel(windowed, whole)
 
 
@@ -252,3 +226,21 @@ def test_rotation_turns_a_marker_anticlockwise_about_the_centre():
     angle = math.degrees(math.atan2(-(y - c).item(), (x - c).item()))  # y grows downwards: negate for on-screen
     assert angle == pytest.approx(90.0, abs=4.0)
     assert math.hypot((y - c).item(), (x - c).item()) == pytest.approx(20.0, abs=1.0)
+
+
+def test_camera_figure_draws_every_move_with_the_sampler_warp():
+    """docs/camera-motion.png's generator: one row per move, and every move changes the later frames."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import camera_figure
+
+    pattern = camera_figure.test_pattern()
+    for _, mx, my, zoom, rotation in camera_figure.MOVES:
+        frames = warp_anchor(pattern, camera_figure.FRAMES, mx, my, zoom, rotation)
+        assert torch.equal(frames[0], warp_anchor(pattern, [0], mx, my, zoom, rotation)[0])
+        assert all((frames[i] - frames[0]).abs().max() > 0.5 for i in range(1, len(frames)))
+    sheet = camera_figure.figure()
+    assert sheet.height > len(camera_figure.MOVES) * camera_figure.SIZE * camera_figure.SCALE

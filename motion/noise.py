@@ -1,0 +1,78 @@
+"""Frame-shared noise for ComfyUI's stochastic samplers.
+
+A video whose frames start from the same x_T still flickers with an ancestral or SDE sampler (euler_ancestral,
+dpmpp_2m_sde, ...): each step adds fresh noise drawn for the whole batch, so every frame gets its own. Here every
+frame gets the *same* per-step noise instead: one frame's draw, repeated. That one-frame draw is exactly what ComfyUI
+itself draws for a single image with the same seed (k-diffusion's default noise sampler, or the Brownian tree of the
+SDE samplers), so frame k of a shared-noise video sees the per-step noise of a single-image run.
+
+API:
+- ``shared_noise_sampler(shape, seed, ...)``: a k-diffusion ``noise_sampler(sigma, sigma_next)`` for a batch of
+  frames ``shape`` = (F, C, H, W).
+- ``frame_shared_sampler(sampler_name)``: ComfyUI's sampler object for ``sampler_name`` (what
+  ``comfy.samplers.sampler_object`` returns) wired to use it; deterministic samplers come back unchanged.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+BROWNIAN_SAMPLERS = frozenset({
+    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu",
+    "dpmpp_3m_sde", "dpmpp_3m_sde_gpu",
+})
+"""Samplers whose own default noise is a Brownian tree (ComfyUI 0.3.75, comfy/k_diffusion/sampling.py); the others
+draw plain Gaussian noise per step."""
+
+
+def shared_noise_sampler(shape: tuple[int, ...], seed: int | None, *, device=None, dtype=torch.float32,
+                         sigmas: torch.Tensor | None = None, brownian: bool = False, brownian_on_cpu: bool = True):
+    """``noise_sampler(sigma, sigma_next)`` returning noise of ``shape`` (F, C, H, W) with all F frames equal.
+
+    Each call draws one (1, C, H, W) frame and repeats it. ``brownian``: draw from a Brownian tree over the positive
+    ``sigmas`` (what the SDE samplers need for consistent sub-steps), as ComfyUI builds it; otherwise independent
+    Gaussian draws from a generator seeded with ``seed``, as ComfyUI's default noise sampler.
+    """
+    import comfy.k_diffusion.sampling as kd  # noqa: PLC0415
+
+    one = torch.zeros((1, *shape[1:]), device=device, dtype=dtype)
+    if brownian:
+        if sigmas is None:
+            raise ValueError("a Brownian noise sampler needs the sampling's sigmas")
+        positive = sigmas[sigmas > 0]
+        base = kd.BrownianTreeNoiseSampler(one, positive.min(), sigmas.max(), seed=seed, cpu=brownian_on_cpu)
+    else:
+        base = kd.default_noise_sampler(one, seed=seed)
+    frames = shape[0]
+
+    def sample(sigma, sigma_next):
+        return base(sigma, sigma_next).expand(frames, *shape[1:]).contiguous()
+
+    return sample
+
+
+def frame_shared_sampler(sampler_name: str):
+    """ComfyUI's sampler ``sampler_name``, drawing the same per-step noise for every frame of the batch.
+
+    Samplers without a ``noise_sampler`` argument add no per-step noise (euler, ddim, dpmpp_2m, uni_pc, ...) and come
+    back as ``comfy.samplers.sampler_object`` makes them. The seed is the one the sampling is given (``seed=`` of
+    ``CFGGuider.sample`` / ``comfy.sample.sample_custom``).
+    """
+    import comfy.samplers  # noqa: PLC0415
+
+    sampler = comfy.samplers.sampler_object(sampler_name)
+    function = getattr(sampler, "sampler_function", None)
+    if function is None or "noise_sampler" not in inspect.signature(function).parameters:
+        return sampler
+    brownian = sampler_name in BROWNIAN_SAMPLERS
+    on_cpu = not sampler_name.endswith("_gpu")  # the _gpu variants build their tree on the device
+
+    def sample(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
+        seed = (extra_args or {}).get("seed")
+        options["noise_sampler"] = shared_noise_sampler(tuple(x.shape), seed, device=x.device, dtype=x.dtype,
+                                                        sigmas=sigmas, brownian=brownian, brownian_on_cpu=on_cpu)
+        return function(model, x, sigmas, extra_args=extra_args, callback=callback, disable=disable, **options)
+
+    return comfy.samplers.KSAMPLER(sample, extra_options=dict(sampler.extra_options),
+                                   inpaint_options=dict(sampler.inpaint_options))
