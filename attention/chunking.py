@@ -13,6 +13,11 @@ from .frames import FRAMES_KEY, frames_per_chunk, window_frame_ids
 
 WRAPPER_KEY = "t2v-zero.frame-chunks"
 
+DEFERRED_CONTROLS_KEY = "t2vz_deferred_controls"
+"""transformer_options key: controls that asked to run per frame chunk rather than on the whole batch (ComfyUI calls
+get_control before apply_model, on every frame), so that the ControlNet's memory follows the chunk too. Each entry is
+a callable ``control(rows, index, options) -> control dict`` for the given batch rows (attention/control.py)."""
+
 
 def chunk_positions(frame_ids: list[int], chunk_size: int) -> list[list[int]]:
     """Positions (within a cond chunk) of each frame chunk, the chunk holding global frame 0 first.
@@ -35,6 +40,34 @@ def batch_rows(positions: list[int], chunks: int, frames: int) -> list[int]:
     return [c * frames + p for c in range(chunks) for p in positions]
 
 
+def add_controls(control: dict | None, other: dict | None) -> dict | None:
+    """Sum of two ControlNet outputs ({"input"/"middle"/"output": [tensor or None, ...]}), as chained ControlNets
+    add up."""
+    if control is None or other is None:
+        return other if control is None else control
+    out = {}
+    for name in {*control, *other}:
+        a, b = list(control.get(name, [])), list(other.get(name, []))
+        merged = []
+        for i in range(max(len(a), len(b))):
+            x = a[i] if i < len(a) else None
+            y = b[i] if i < len(b) else None
+            merged.append(y if x is None else (x if y is None else x + y))
+        out[name] = merged
+    return out
+
+
+def find_frame_chunker(transformer_options: dict) -> "FrameChunker | None":
+    """The FrameChunker that will split this call's apply_model, if the model carries one."""
+    import comfy.patcher_extension  # noqa: PLC0415
+
+    wrappers = transformer_options.get("wrappers", {}).get(comfy.patcher_extension.WrappersMP.APPLY_MODEL, {})
+    for wrapper in wrappers.get(WRAPPER_KEY, []):
+        if isinstance(wrapper, FrameChunker):
+            return wrapper
+    return None
+
+
 def _slice_rows(value, rows, index, batch):
     if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == batch:
         return value.index_select(0, index.to(value.device))
@@ -55,7 +88,14 @@ class FrameChunker:
 
     def __call__(self, executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options={}, **kwargs):
         chunks, frames = frames_per_chunk(x.shape[0], transformer_options.get("cond_or_uncond"))
+        deferred = transformer_options.get(DEFERRED_CONTROLS_KEY) or []
         if frames <= self.chunk_size:
+            if deferred:
+                options = {k: v for k, v in transformer_options.items() if k != DEFERRED_CONTROLS_KEY}
+                rows = list(range(x.shape[0]))
+                index = torch.tensor(rows, dtype=torch.long)
+                for evaluate in deferred:
+                    control = add_controls(control, evaluate(rows, index, options))
             return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
         base_ids = window_frame_ids(transformer_options, frames) or list(range(frames))
         batch = x.shape[0]
@@ -65,11 +105,14 @@ class FrameChunker:
             comfy.model_management.throw_exception_if_processing_interrupted()
             rows = batch_rows(positions, chunks, frames)
             index = torch.tensor(rows, dtype=torch.long)
-            options = dict(transformer_options)
+            options = {k: v for k, v in transformer_options.items() if k != DEFERRED_CONTROLS_KEY}
             options[FRAMES_KEY] = [base_ids[p] for p in positions]
+            part_control = _slice_rows(control, rows, index, batch)
+            for evaluate in deferred:  # the chunk's own ControlNet pass, right before its UNet pass
+                part_control = add_controls(part_control, evaluate(rows, index, options))
             part = executor(_slice_rows(x, rows, index, batch), _slice_rows(t, rows, index, batch),
                             _slice_rows(c_concat, rows, index, batch), _slice_rows(c_crossattn, rows, index, batch),
-                            _slice_rows(control, rows, index, batch), options,
+                            part_control, options,
                             **{k: _slice_rows(v, rows, index, batch) for k, v in kwargs.items()})
             if out is None:
                 out = part.new_empty((batch, *part.shape[1:]))

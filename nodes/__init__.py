@@ -1,6 +1,8 @@
 """Thin ComfyUI node classes: inputs, tooltips and validation; the work happens in attention/ and motion/."""
 from .attention_patch import CrossFrameAttentionPatch
+from .controlnet_apply import VideoControlNetApply
 from .frames_to_video import FramesToVideo
+from .ip2p_video import InstructPix2PixVideo
 from .motion_sampler import MotionLatentSampler
 
-NODES = [MotionLatentSampler, CrossFrameAttentionPatch, FramesToVideo]
+NODES = [MotionLatentSampler, CrossFrameAttentionPatch, FramesToVideo, InstructPix2PixVideo, VideoControlNetApply]

@@ -39,12 +39,20 @@ def tiny_checkpoint_path():
 
 
 @pytest.fixture(scope="session")
-def comfy_server(tmp_path_factory, tiny_checkpoint_path):
+def tiny_controlnet_path():
+    from tiny_controlnet import tiny_controlnet
+
+    return tiny_controlnet()
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory, tiny_checkpoint_path, tiny_controlnet_path):
     """The real ComfyUI server (subprocess, --cpu, 127.0.0.1, free port, temp dirs) with this pack loaded."""
     from comfy_server import ComfyServer
 
     server = ComfyServer(COMFY, tmp_path_factory.mktemp("comfy"),
-                         {"checkpoints": tiny_checkpoint_path.parent}, python=str(HOST / "venv" / "bin" / "python"))
+                         {"checkpoints": tiny_checkpoint_path.parent, "controlnet": tiny_controlnet_path.parent},
+                         python=str(HOST / "venv" / "bin" / "python"))
     server.start()
     yield server
     server.stop()

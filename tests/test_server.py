@@ -6,7 +6,8 @@ import pytest
 from comfy_server import PromptError
 from prompts import text_to_video
 
-PACK_NODES = ["MotionLatentSampler", "CrossFrameAttentionPatch", "FramesToVideo"]
+PACK_NODES = ["MotionLatentSampler", "CrossFrameAttentionPatch", "FramesToVideo", "InstructPix2PixVideo",
+             "VideoControlNetApply"]
 
 
 def test_pack_imports_and_lists_its_nodes(comfy_server):

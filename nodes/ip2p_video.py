@@ -1,0 +1,101 @@
+"""InstructPix2PixVideo: edit a video by an instruction with an Instruct-Pix2Pix checkpoint (Video Instruct-Pix2Pix)."""
+from __future__ import annotations
+
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..motion.instruct_pix2pix import (IP2P_CHECKPOINT, IP2P_NOISE_MODES, check_ip2p_model, decode_frames,
+                                       edit_video, encode_frames, fit_frames, ip2p_sigmas, select_frames)
+from ..motion.sampler import NOISE_SHARED
+from .progress import progress_for
+
+VAE_CHUNK = 16
+"""Frames per VAE call when frames_per_chunk is 0: bounds the VAE's activations, whatever the video's length."""
+
+
+class InstructPix2PixVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="InstructPix2PixVideo",
+            display_name="Instruct-Pix2Pix Video (T2V-Zero)",
+            category="T2V-Zero",
+            description=(
+                "Edits a video by an instruction (\"make it Van Gogh style\") with an Instruct-Pix2Pix checkpoint "
+                f"({IP2P_CHECKPOINT}): Text2Video-Zero's Video Instruct-Pix2Pix. Every frame is edited with "
+                "cross-frame attention on the first frame, so the edit stays consistent, and guided by the "
+                "instruction (text_guidance) and the input frame (image_guidance). Frames come from Get Video "
+                "Components (after Load Video) or any IMAGE batch; returns the edited latents, the decoded frames "
+                "and the frame rate to write them at."),
+            inputs=[
+                io.Model.Input("model", tooltip=f"An Instruct-Pix2Pix model (UNet with 8 input channels), e.g. "
+                               f"{IP2P_CHECKPOINT} loaded with Load Checkpoint. Cross-frame attention is added for "
+                               f"you unless the model already went through CrossFrameAttentionPatch."),
+                io.Conditioning.Input("positive", tooltip="The instruction, as an edit command (CLIPTextEncode), "
+                                      "e.g. \"make it Van Gogh Starry Night style\"."),
+                io.Conditioning.Input("negative", tooltip="What to avoid (CLIPTextEncode; the reference uses empty "
+                                      "text)."),
+                io.Vae.Input("vae", tooltip="The checkpoint's VAE: encodes the input frames and decodes the result."),
+                io.Image.Input("frames", tooltip="The video's frames (Get Video Components' images, or a video "
+                               "loader's IMAGE). Sides that are not a multiple of 8 are resized to one (with a "
+                               "warning). The reference works at 512 on the longer side: scale first (Upscale "
+                               "Image) for speed or quality."),
+                io.Float.Input("image_guidance", default=1.0, min=0.0, max=5.0, step=0.05, round=0.01,
+                               tooltip="How closely the result follows the input frame (s_I; reference 1.0, its app "
+                                       "0.5-2). Higher keeps more of the original; lower lets the edit change more."),
+                io.Float.Input("text_guidance", default=7.5, min=0.0, max=30.0, step=0.1, round=0.01,
+                               tooltip="How strongly the instruction is applied (s_T, the usual cfg; reference 7.5)."),
+                io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
+                             tooltip="Seed of the starting noise and of the sampler's per-step noise."),
+                io.Int.Input("steps", default=50, min=1, max=10000,
+                             tooltip="Denoising steps (reference 50)."),
+                io.Combo.Input("sampler_name", options=comfy.samplers.SAMPLER_NAMES, default="euler_ancestral",
+                               tooltip="Any ComfyUI sampler. euler_ancestral is the reference's."),
+                io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="normal",
+                               tooltip="Any ComfyUI scheduler. normal spaces the timesteps evenly from 999 to 0, as "
+                                       "the reference's Euler ancestral scheduler does."),
+                io.Combo.Input("noise_mode", options=list(IP2P_NOISE_MODES), default=NOISE_SHARED,
+                               tooltip="shared: every frame starts from the same noise and, with ancestral/SDE "
+                                       "samplers, gets the same noise at every step: frames differ only where the "
+                                       "input differs (less flicker). independent: fresh noise per frame, the "
+                                       "reference's recipe (flickers more, Text2Video-Zero issue #44)."),
+                io.Int.Input("frames_per_chunk", default=0, min=0, max=4096,
+                             tooltip="0 = all frames in one UNet call. N > 0 = N frames at a time (of each of the "
+                                     "three guidance predictions): memory follows N, not the video length, and the "
+                                     "result is the same. Also the VAE's batch (16 when 0). Use 8 for long videos."),
+                io.Int.Input("start_frame", default=0, min=0, max=1_000_000,
+                             tooltip="First input frame to edit (0 = the first)."),
+                io.Int.Input("end_frame", default=-1, min=-1, max=1_000_000,
+                             tooltip="Last input frame to edit, inclusive; -1 = the video's last frame."),
+                io.Int.Input("every_nth", default=1, min=1, max=1000,
+                             tooltip="Edit every n-th frame between start_frame and end_frame (2 = every other "
+                                     "frame: half the work; frame_rate out is divided by it so the duration stays)."),
+                io.Float.Input("frame_rate", default=8.0, min=0.01, max=1000.0, step=1.0, round=0.001,
+                               optional=True,
+                               tooltip="The input video's frames per second: link Get Video Components' fps. Only "
+                                       "passed on (divided by every_nth) to the frame_rate output."),
+            ],
+            outputs=[
+                io.Latent.Output(display_name="latent", tooltip="The edited frames' latents."),
+                io.Image.Output(display_name="images", tooltip="The edited frames, decoded with the VAE (e.g. into "
+                                "Frames To Video)."),
+                io.Float.Output(display_name="frame_rate", tooltip="frame_rate / every_nth: the rate that keeps the "
+                                "source's duration (e.g. into Frames To Video's frame_rate)."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, vae, frames, image_guidance, text_guidance, seed, steps, sampler_name,
+                scheduler, noise_mode, frames_per_chunk, start_frame, end_frame, every_nth,
+                frame_rate=8.0) -> io.NodeOutput:
+        check_ip2p_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
+        images = select_frames(frames, start_frame, end_frame, every_nth)
+        images = fit_frames(images, vae.spacial_compression_encode())
+        vae_chunk = frames_per_chunk if frames_per_chunk > 0 else VAE_CHUNK
+        image_latent = encode_frames(vae, images, vae_chunk)
+        sigmas = ip2p_sigmas(model, steps, sampler_name, scheduler)
+        samples = edit_video(model, positive, negative, image_latent, seed, sigmas, sampler_name=sampler_name,
+                             text_guidance=text_guidance, image_guidance=image_guidance, noise_mode=noise_mode,
+                             frames_per_chunk=frames_per_chunk, progress=progress_for(model, sigmas.shape[-1] - 1))
+        decoded = decode_frames(vae, samples, vae_chunk)
+        return io.NodeOutput({"samples": samples}, decoded, float(frame_rate) / every_nth)
