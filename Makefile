@@ -3,15 +3,18 @@ HOST ?= $(CURDIR)/.host
 PY := $(HOST)/venv/bin/python
 export T2VZ_HOST := $(HOST)
 
-.PHONY: host demo test serve bench clean-host
+.PHONY: host browser demo test serve bench clean-host
 
 host:
 	bash scripts/install_host.sh
 
+browser:  # Chromium for the browser tests (apt-get when absent)
+	bash scripts/install_chromium.sh
+
 demo: host
 	$(PY) scripts/demo.py
 
-test: host
+test: host browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: host

@@ -54,32 +54,325 @@ def text_to_video(name: str, frames: int, chunk: int) -> dict:
     """Text-to-video graph, as a spec: nodes (id, type, pos, size, widget values by input name, extras) and links by
     slot name. Every workflow in WORKFLOWS is such a spec, turned into UI JSON by build()."""
     fps = 4.0
-    return {
-        "nodes": [
-            (1, "CheckpointLoaderSimple", (40, 180), (315, 98), {"ckpt_name": CHECKPOINT},
-             {"properties": {"models": [{"name": CHECKPOINT, "url": CHECKPOINT_URL, "directory": "checkpoints"}]}}),
-            (2, "CLIPTextEncode", (400, 60), (400, 160), {"text": "a horse galloping on a street"},
-             {"title": "Positive prompt", "color": "#232", "bgcolor": "#353"}),
-            (3, "CLIPTextEncode", (400, 270), (400, 130), {"text": ""},
-             {"title": "Negative prompt", "color": "#322", "bgcolor": "#533"}),
-            (4, "EmptyLatentImage", (400, 450), (315, 106), {"width": 512, "height": 512, "batch_size": frames},
-             {"title": f"Frames ({frames}, 512x512)"}),
-            (5, "MotionLatentSampler", (850, 60), (340, 520),
-             {"seed": 0, "steps": 50, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform",
-              "noise_mode": "motion", "motion_x": 12.0, "motion_y": 12.0, "zoom": 1.0, "rotation": 0.0,
-              "t0": 44, "t1": 47, "frames_per_chunk": chunk}, {}),
-            (6, "VAEDecode", (1230, 60), (210, 46), {}, {}),
-            (7, "FramesToVideo", (1230, 160), (420, 560),
-             {"frame_rate": fps, "format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
-            (8, "Note", (-420, 60), (420, 700), {"text": NOTE.format(url=CHECKPOINT_URL, frames=frames, name=name,
-                                                                      fps=fps)},
-             {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
-        ],
-        "links": [(1, "CLIP", 2, "clip"), (1, "CLIP", 3, "clip"), (1, "MODEL", 5, "model"),
-                  (2, "CONDITIONING", 5, "positive"), (3, "CONDITIONING", 5, "negative"),
-                  (4, "LATENT", 5, "latent_image"), (5, "LATENT", 6, "samples"), (1, "VAE", 6, "vae"),
-                  (6, "IMAGE", 7, "images")],
-    }
+    nodes, links = _loader_and_prompts("a horse galloping on a street")
+    nodes += [
+        (4, "EmptyLatentImage", (400, 450), (315, 106), {"width": 512, "height": 512, "batch_size": frames},
+         {"title": f"Frames ({frames}, 512x512)"}),
+        (5, "MotionLatentSampler", (850, 60), (340, 520), _sampler_values(0, frames_per_chunk=chunk), {}),
+        (6, "VAEDecode", (1230, 60), (210, 46), {}, {}),
+        (7, "FramesToVideo", (1230, 160), (420, 560),
+         {"frame_rate": fps, "format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (8, "Note", (-420, 60), (420, 700), {"text": NOTE.format(url=CHECKPOINT_URL, frames=frames, name=name,
+                                                                  fps=fps)},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links += [(1, "MODEL", 5, "model"), (2, "CONDITIONING", 5, "positive"), (3, "CONDITIONING", 5, "negative"),
+              (4, "LATENT", 5, "latent_image"), (5, "LATENT", 6, "samples"), (1, "VAE", 6, "vae"),
+              (6, "IMAGE", 7, "images")]
+    return {"nodes": nodes, "links": links}
+
+
+I2V_NOTE = """Image-to-video with Text2Video-Zero: the video starts from your image and the camera moves away from it.
+
+MODEL
+An SD1.5 checkpoint, e.g. v1-5-pruned-emaonly.safetensors (4 GB) from
+  {url}
+into  ComfyUI/models/checkpoints/  (or any SD1.5 fine-tune; press R to refresh the list).
+
+IMAGE
+Load Image: your picture (ComfyUI/input/). Upscale Image crops and scales it to the video's size (512x512 here, the
+same as Empty Latent Image), VAE Encode turns it into first_frame.
+Describe the image in the positive prompt: the prompt still steers every frame.
+
+FIRST FRAME (Motion Latent Sampler)
+first_frame_strength 1.0: frame 0 is exactly your image; the other frames are frame 0 moved by the motion and
+  re-imagined around it, attending to it for identity and background.
+Below 1.0 the model may repair or restyle frame 0 (img2img with denoise 1 - strength; 0.7 keeps the layout).
+A first frame of another size is resized (with a warning in the console); several images at once are refused:
+  pick one with Latent From Batch.
+
+MOTION
+motion_x / motion_y: pixels per frame of a 512-px frame; positive motion_x moves the content LEFT, positive
+  motion_y moves it UP. zoom > 1 moves in, < 1 out; rotation in degrees per frame (positive = anticlockwise).
+t0 / t1 (44 / 47): where frame 0's latent is taken and warped, and where all frames start denoising together.
+frames_per_chunk: 0 = all frames at once; 8 = eight at a time for long videos (same result, flat memory).
+sampler ddim + scheduler ddim_uniform, 50 steps: the reference's settings; any sampler works.
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 ({fps:g} fps) and shows it on the node."""
+
+CONTINUATION_NOTE = """Long videos in segments: the last frame of one clip is the first frame of the next.
+
+MODEL
+An SD1.5 checkpoint, e.g. v1-5-pruned-emaonly.safetensors (4 GB) from
+  {url}
+into  ComfyUI/models/checkpoints/  (or any SD1.5 fine-tune).
+
+HOW IT CHAINS
+Segment 1 (Motion Latent Sampler, top): text-to-video, {frames} frames.
+Latent From Batch (batch_index {last}, length 1): its last frame.
+Segment 2 (Motion Latent Sampler, bottom): first_frame = that frame, first_frame_strength 1.0, so segment 2 starts
+  exactly where segment 1 ends and keeps its look (its frames attend to that frame).
+Latent From Batch (batch_index 1, length {rest}) drops segment 2's frame 0 (the same frame again), Latent Batch
+  joins the two: {total} frames. Add more segments the same way; each can use its own prompt, seed and motion
+  (e.g. pan right, then zoom in). If you change the frame count, set batch_index to frames - 1.
+
+KNOBS
+motion_x / motion_y: pixels per frame of a 512-px frame; positive motion_x moves the content LEFT, positive
+  motion_y moves it UP. zoom > 1 moves in; rotation in degrees per frame (positive = anticlockwise).
+t0 / t1, frames_per_chunk, sampler: as in the text-to-video workflow (50 ddim steps = the reference).
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 ({fps:g} fps)."""
+
+
+def _loader_and_prompts(text: str) -> tuple[list, list]:
+    nodes = [
+        (1, "CheckpointLoaderSimple", (40, 180), (315, 98), {"ckpt_name": CHECKPOINT},
+         {"properties": {"models": [{"name": CHECKPOINT, "url": CHECKPOINT_URL, "directory": "checkpoints"}]}}),
+        (2, "CLIPTextEncode", (400, 60), (400, 160), {"text": text},
+         {"title": "Positive prompt", "color": "#232", "bgcolor": "#353"}),
+        (3, "CLIPTextEncode", (400, 270), (400, 130), {"text": ""},
+         {"title": "Negative prompt", "color": "#322", "bgcolor": "#533"}),
+    ]
+    links = [(1, "CLIP", 2, "clip"), (1, "CLIP", 3, "clip")]
+    return nodes, links
+
+
+def _sampler_values(seed: int, **overrides) -> dict:
+    values = {"seed": seed, "steps": 50, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform",
+              "noise_mode": "motion", "motion_x": 12.0, "motion_y": 12.0, "zoom": 1.0, "rotation": 0.0, "t0": 44,
+              "t1": 47, "frames_per_chunk": 0}
+    values.update(overrides)
+    return values
+
+
+def image_to_video(name: str, frames: int) -> dict:
+    """Load Image -> Upscale Image (crop to the video size) -> VAE Encode -> first_frame of Motion Latent Sampler."""
+    fps = 4.0
+    nodes, links = _loader_and_prompts("a cartoon girl with blond hair waving on a green meadow")  # example.png
+    nodes += [
+        (4, "EmptyLatentImage", (400, 450), (315, 106), {"width": 512, "height": 512, "batch_size": frames},
+         {"title": f"Frames ({frames}, 512x512)"}),
+        (5, "LoadImage", (40, 620), (315, 314), {"image": "example.png"}, {"title": "First frame (your image)"}),
+        (6, "ImageScale", (400, 620), (315, 130),
+         {"upscale_method": "bilinear", "width": 512, "height": 512, "crop": "center"},
+         {"title": "Crop + scale to the video size"}),
+        (7, "VAEEncode", (400, 800), (210, 46), {}, {}),
+        (8, "MotionLatentSampler", (850, 60), (340, 600), _sampler_values(0, first_frame_strength=1.0), {}),
+        (9, "VAEDecode", (1230, 60), (210, 46), {}, {}),
+        (10, "FramesToVideo", (1230, 160), (420, 560),
+         {"frame_rate": fps, "format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (11, "Note", (-420, 60), (420, 760), {"text": I2V_NOTE.format(url=CHECKPOINT_URL, name=name, fps=fps)},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links += [(1, "MODEL", 8, "model"), (2, "CONDITIONING", 8, "positive"), (3, "CONDITIONING", 8, "negative"),
+              (4, "LATENT", 8, "latent_image"), (5, "IMAGE", 6, "image"), (6, "IMAGE", 7, "pixels"),
+              (1, "VAE", 7, "vae"), (7, "LATENT", 8, "first_frame"), (8, "LATENT", 9, "samples"),
+              (1, "VAE", 9, "vae"), (9, "IMAGE", 10, "images")]
+    return {"nodes": nodes, "links": links}
+
+
+def video_continuation(name: str, frames: int) -> dict:
+    """Two text-to-video segments, the second starting from the first one's last frame, joined into one video."""
+    fps = 4.0
+    nodes, links = _loader_and_prompts("a horse galloping on a street")
+    nodes += [
+        (4, "EmptyLatentImage", (400, 450), (315, 106), {"width": 512, "height": 512, "batch_size": frames},
+         {"title": f"Frames per segment ({frames}, 512x512)"}),
+        (5, "MotionLatentSampler", (850, 60), (340, 600), _sampler_values(0), {"title": "Segment 1"}),
+        (6, "LatentFromBatch", (850, 700), (315, 82), {"batch_index": frames - 1, "length": 1},
+         {"title": "Last frame of segment 1"}),
+        (7, "MotionLatentSampler", (1230, 60), (340, 600), _sampler_values(1, first_frame_strength=1.0),
+         {"title": "Segment 2 (starts from that frame)"}),
+        (8, "LatentFromBatch", (1230, 700), (315, 82), {"batch_index": 1, "length": frames - 1},
+         {"title": "Segment 2 without its frame 0"}),
+        (9, "LatentBatch", (1610, 60), (210, 46), {}, {"title": "Segment 1 + segment 2"}),
+        (10, "VAEDecode", (1610, 160), (210, 46), {}, {}),
+        (11, "FramesToVideo", (1610, 260), (420, 560),
+         {"frame_rate": fps, "format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (12, "Note", (-420, 60), (420, 760),
+         {"text": CONTINUATION_NOTE.format(url=CHECKPOINT_URL, name=name, fps=fps, frames=frames, last=frames - 1,
+                                           rest=frames - 1, total=2 * frames - 1)},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links += [(1, "MODEL", 5, "model"), (2, "CONDITIONING", 5, "positive"), (3, "CONDITIONING", 5, "negative"),
+              (4, "LATENT", 5, "latent_image"), (5, "LATENT", 6, "samples"),
+              (1, "MODEL", 7, "model"), (2, "CONDITIONING", 7, "positive"), (3, "CONDITIONING", 7, "negative"),
+              (4, "LATENT", 7, "latent_image"), (6, "LATENT", 7, "first_frame"), (7, "LATENT", 8, "samples"),
+              (5, "LATENT", 9, "samples1"), (8, "LATENT", 9, "samples2"), (9, "LATENT", 10, "samples"),
+              (1, "VAE", 10, "vae"), (10, "IMAGE", 11, "images")]
+    return {"nodes": nodes, "links": links}
+
+
+IP2P_CHECKPOINT = "instruct-pix2pix-00-22000.safetensors"
+IP2P_CHECKPOINT_URL = "https://huggingface.co/timbrooks/instruct-pix2pix/resolve/main/" + IP2P_CHECKPOINT
+
+IP2P_NOTE = """Video Instruct-Pix2Pix (Text2Video-Zero): edit a video by an instruction, consistently across frames.
+
+MODEL
+Download the Instruct-Pix2Pix checkpoint {ckpt} (an SD1.5 fine-tune) from
+  {url}
+into  ComfyUI/models/checkpoints/  and pick it in Load Checkpoint (press R to refresh). A normal SD1.5 checkpoint
+does not work here: the node needs a UNet with 8 input channels and says so.
+
+VIDEO
+Load Video: upload your clip (any format ffmpeg reads; it lands in ComfyUI/input/). Get Video Components splits it
+into frames and its frame rate. "Longer side 512" (ImageScaleToMaxDimension) scales them as the reference does
+(SD1.5's size); the node rounds sides to a multiple of 8.
+Frame selection on the node: start_frame / end_frame (inclusive, -1 = last) / every_nth (2 = every other frame; the
+frame rate out is divided by it, so the duration stays). 50 steps per frame: start with a few seconds.
+
+KNOBS (Instruct-Pix2Pix Video)
+positive prompt = the instruction, phrased as an edit: "make it Van Gogh Starry Night style", "turn it into winter".
+text_guidance (7.5): how strongly the instruction is applied. image_guidance (1.0, range 0-5): how closely the
+  result keeps the input frames; raise it (1.5-2) if the edit destroys the content, lower it for a stronger edit.
+noise_mode: shared (default) gives every frame the same noise, so frames differ only where the video does (less
+  flicker); independent is the reference's recipe (fresh noise per frame, flickers more).
+frames_per_chunk (8): frames per UNet call: memory stays flat however long the video; 0 = all at once.
+sampler euler_ancestral + scheduler normal, 50 steps: the reference's settings; any sampler works.
+seed: fixed here so a rerun gives the same video.
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 at the source's frame rate (without its audio) and
+shows it on the node."""
+
+
+def video_instruct_pix2pix(name: str) -> dict:
+    """Load Video -> Get Video Components -> Scale (longer side 512) -> Instruct-Pix2Pix Video -> Frames To Video,
+    the frame rate linked from the source through the node (divided by every_nth)."""
+    nodes = [
+        (1, "CheckpointLoaderSimple", (40, 180), (315, 98), {"ckpt_name": IP2P_CHECKPOINT},
+         {"properties": {"models": [{"name": IP2P_CHECKPOINT, "url": IP2P_CHECKPOINT_URL,
+                                     "directory": "checkpoints"}]}}),
+        (2, "CLIPTextEncode", (400, 60), (400, 160), {"text": "make it Van Gogh Starry Night style"},
+         {"title": "Instruction", "color": "#232", "bgcolor": "#353"}),
+        (3, "CLIPTextEncode", (400, 270), (400, 130), {"text": ""},
+         {"title": "Negative prompt", "color": "#322", "bgcolor": "#533"}),
+        (4, "LoadVideo", (40, 420), (315, 300), {"file": "video.mp4"}, {"title": "Your video"}),
+        (5, "GetVideoComponents", (400, 450), (240, 70), {}, {}),
+        (6, "ImageScaleToMaxDimension", (400, 560), (315, 82), {"upscale_method": "area", "largest_size": 512},
+         {"title": "Longer side 512 (as the reference)"}),
+        (7, "InstructPix2PixVideo", (850, 60), (340, 560),
+         {"image_guidance": 1.0, "text_guidance": 7.5, "seed": 0, "steps": 50, "sampler_name": "euler_ancestral",
+          "scheduler": "normal", "noise_mode": "shared", "frames_per_chunk": 8, "start_frame": 0, "end_frame": -1,
+          "every_nth": 1}, {}),
+        (8, "FramesToVideo", (1230, 60), (420, 560), {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (9, "Note", (-420, 60), (420, 800),
+         {"text": IP2P_NOTE.format(ckpt=IP2P_CHECKPOINT, url=IP2P_CHECKPOINT_URL, name=name)},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links = [(1, "CLIP", 2, "clip"), (1, "CLIP", 3, "clip"), (4, "VIDEO", 5, "video"), (5, "images", 6, "image"),
+             (1, "MODEL", 7, "model"), (2, "CONDITIONING", 7, "positive"), (3, "CONDITIONING", 7, "negative"),
+             (1, "VAE", 7, "vae"), (6, "IMAGE", 7, "frames"), (5, "fps", 7, "frame_rate"),
+             (7, "images", 8, "images"), (7, "frame_rate", 8, "frame_rate")]
+    return {"nodes": nodes, "links": links}
+
+
+CONTROLNET_URL = "https://huggingface.co/lllyasviel/ControlNet-v1-1/resolve/main/"
+CONTROLNET_FRAMES = 16
+CONTROLNETS = {  # kind -> (stock file, preprocessor, prompt, negative prompt, what the control frames must be)
+    "canny": ("control_v11p_sd15_canny.pth", "canny",
+              "oil painting of a white swan on a lake, best quality, extremely detailed", "",
+              """The node finds the edges itself (preprocessor canny: OpenCV Canny, as the reference, at the size the
+video is generated at). low_threshold / high_threshold 100 / 200 as the reference: lower them for more edges,
+raise them for fewer. Canny has no preview here: core Canny (image/preprocessors) shows what the thresholds do on a
+frame."""),
+    "pose": ("control_v11p_sd15_openpose.pth", "none",
+             "an astronaut dancing on the moon, best quality, extremely detailed, HD, masterpiece, smooth",
+             "lowres, bad anatomy, bad hands, missing fingers, extra digit, cropped, worst quality, low quality, "
+             "deformed body, ugly",
+             """The ControlNet needs pose skeletons (preprocessor none: the frames go in as they are). Either load a
+video that already is an OpenPose skeleton video (the reference's pose examples are), or insert a pose detector from the
+comfyui_controlnet_aux pack between Image From Batch and Video ControlNet Apply: DWPose Estimator (DWPreprocessor)
+or OpenPose Pose (OpenposePreprocessor), resolution 512, body on. The reference samples pose videos at 4 fps:
+fewer, further-apart frames move more per frame."""),
+    "depth": ("control_v11f1p_sd15_depth.pth", "none",
+              "a marble statue in a museum, best quality, extremely detailed", "",
+              """The ControlNet needs depth maps (preprocessor none: the frames go in as they are). Insert a depth
+estimator from the comfyui_controlnet_aux pack between Image From Batch and Video ControlNet Apply: Depth Anything
+(DepthAnythingPreprocessor) or MiDaS Depth Map (MiDaS-DepthMapPreprocessor; the reference uses MiDaS dpt_hybrid),
+resolution 512; or load a video that already is a depth video (near = bright)."""),
+}
+
+CONTROL_NOUNS = {"canny": "edges (canny)", "pose": "poses (openpose)", "depth": "depth"}
+
+CONTROLNET_NOTE = """ControlNet video (Text2Video-Zero): a new video of the prompt that follows your video's {noun}.
+
+MODELS
+SD1.5 checkpoint, e.g. v1-5-pruned-emaonly.safetensors (4 GB) from
+  {ckpt_url}
+into  ComfyUI/models/checkpoints/  (or any SD1.5 fine-tune).
+ControlNet {cnet} (1.4 GB) from
+  {cnet_url}
+into  ComfyUI/models/controlnet/  and pick it in Load ControlNet Model (press R to refresh the lists).
+
+VIDEO
+Load Video: upload your clip (it lands in ComfyUI/input/). Get Video Components gives its frames and frame rate.
+Scale Image to Max Dimension: longer side 512 as the reference (SD1.5's size). Image From Batch: the frames used
+(batch_index = first frame, length = how many: {frames} here; every frame costs 20 steps). Get Image Size feeds
+Empty Latent Image, so there is one latent per control frame at the frames' size: nothing to set by hand.
+
+CONTROL FRAMES
+{control}
+
+VIDEO CONTROLNET APPLY
+Frame k follows control frame k, also in chunks and context windows; cross-frame attention acts inside the
+ControlNet too, as in the paper. strength 1.0 (reference), start/end percent = the part of the denoising it steers.
+frame_mismatch: error (one control frame per latent, the default), repeat (loop the frames) or stride (spread them).
+
+SAMPLER (Motion Latent Sampler): the reference's ControlNet recipe
+noise_mode shared: every frame starts from the same noise, with no motion warp: the control frames drive the
+  motion. motion_x / motion_y / zoom / rotation / t0 / t1 act only in noise_mode motion (the text-to-video
+  recipe) and are ignored here.
+steps 20, cfg 9, sampler ddim + scheduler ddim_uniform: the reference's settings; any sampler works.
+frames_per_chunk 8: eight frames per UNet and ControlNet call, so memory stays flat for long clips; same result.
+seed: fixed here so a rerun gives the same video.
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 at the source's frame rate."""
+
+
+def controlnet_video(name: str, kind: str) -> dict:
+    """Load Video -> Get Video Components -> Scale (longer side 512) -> Image From Batch -> Video ControlNet Apply ->
+    Motion Latent Sampler (shared noise, 20 steps, cfg 9) -> VAE Decode -> Frames To Video at the source's rate."""
+    cnet, preprocessor, text, negative, control = CONTROLNETS[kind]
+    nodes, links = _loader_and_prompts(text)
+    nodes[2] = (3, "CLIPTextEncode", (400, 270), (400, 130), {"text": negative},
+                {"title": "Negative prompt", "color": "#322", "bgcolor": "#533"})
+    nodes += [
+        (4, "LoadVideo", (40, 420), (315, 300), {"file": "video.mp4"}, {"title": "Your video"}),
+        (5, "GetVideoComponents", (400, 450), (240, 70), {}, {}),
+        (6, "ImageScaleToMaxDimension", (400, 560), (315, 82), {"upscale_method": "area", "largest_size": 512},
+         {"title": "Longer side 512 (as the reference)"}),
+        (7, "ImageFromBatch", (400, 680), (315, 82), {"batch_index": 0, "length": CONTROLNET_FRAMES},
+         {"title": f"Frames used (first {CONTROLNET_FRAMES})"}),
+        (8, "ControlNetLoader", (40, 760), (315, 58), {"control_net_name": cnet},
+         {"properties": {"models": [{"name": cnet, "url": CONTROLNET_URL + cnet, "directory": "controlnet"}]}}),
+        (9, "VideoControlNetApply", (850, 60), (340, 330),
+         {"strength": 1.0, "start_percent": 0.0, "end_percent": 1.0, "preprocessor": preprocessor,
+          "low_threshold": 100, "high_threshold": 200, "frame_mismatch": "error"}, {}),
+        (10, "GetImageSize", (850, 440), (240, 90), {}, {}),
+        (11, "EmptyLatentImage", (850, 580), (315, 106), {}, {"title": "One latent per control frame"}),
+        (12, "MotionLatentSampler", (1230, 60), (340, 600),
+         _sampler_values(0, steps=20, cfg=9.0, noise_mode="shared", frames_per_chunk=8), {}),
+        (13, "VAEDecode", (1610, 60), (210, 46), {}, {}),
+        (14, "FramesToVideo", (1610, 160), (420, 560), {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"},
+         {}),
+        (15, "Note", (-420, 60), (420, 900),
+         {"text": CONTROLNET_NOTE.format(noun=CONTROL_NOUNS[kind], ckpt_url=CHECKPOINT_URL, cnet=cnet,
+                                         cnet_url=CONTROLNET_URL + cnet, frames=CONTROLNET_FRAMES, control=control,
+                                         name=name)},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links += [(4, "VIDEO", 5, "video"), (5, "images", 6, "image"), (6, "IMAGE", 7, "image"),
+              (2, "CONDITIONING", 9, "positive"), (3, "CONDITIONING", 9, "negative"),
+              (8, "CONTROL_NET", 9, "control_net"), (7, "IMAGE", 9, "images"), (7, "IMAGE", 10, "image"),
+              (10, "width", 11, "width"), (10, "height", 11, "height"), (10, "batch_size", 11, "batch_size"),
+              (1, "MODEL", 12, "model"), (9, "positive", 12, "positive"), (9, "negative", 12, "negative"),
+              (11, "LATENT", 12, "latent_image"), (12, "LATENT", 13, "samples"), (1, "VAE", 13, "vae"),
+              (13, "IMAGE", 14, "images"), (5, "fps", 14, "frame_rate")]
+    return {"nodes": nodes, "links": links}
 
 
 NOTE_INFO = {"input": {"required": {"text": ["STRING", {"multiline": True}]}}, "output": [], "output_name": []}
@@ -96,9 +389,15 @@ def build(object_info: dict, name: str, description: dict) -> dict:
         unknown = set(values) - set(widget_names(info))
         if unknown:
             raise KeyError(f"{kind} has no widget input(s) {sorted(unknown)}")
+        # A widget fed by a link has an input slot naming the widget; the frontend numbers such a node's slots over
+        # all its inputs in order (widgets included), so list them all there, or the links' slot numbers shift.
+        linked_widgets = {i for _, _, d, i in description["links"] if d == nid} & set(widget_names(info))
         for input_name, input_spec in ordered_inputs(info):
-            if input_name not in widget_names(info):
+            is_widget = input_name in widget_names(info)
+            if not is_widget or linked_widgets:
                 slot = {"name": input_name, "type": input_spec[0], "link": None}
+                if is_widget:
+                    slot["widget"] = {"name": input_name}
                 if input_name in info["input"].get("optional", {}):
                     slot["shape"] = 7  # the frontend's hollow dot for optional inputs
                 node["inputs"].append(slot)
@@ -135,6 +434,12 @@ def build(object_info: dict, name: str, description: dict) -> dict:
 WORKFLOWS = {
     "text-to-video": lambda: text_to_video("text-to-video", 8, 0),
     "text-to-video-long": lambda: text_to_video("text-to-video-long", 64, 8),
+    "image-to-video": lambda: image_to_video("image-to-video", 8),
+    "video-continuation": lambda: video_continuation("video-continuation", 8),
+    "video-instruct-pix2pix": lambda: video_instruct_pix2pix("video-instruct-pix2pix"),
+    "controlnet-canny-video": lambda: controlnet_video("controlnet-canny-video", "canny"),
+    "controlnet-pose-video": lambda: controlnet_video("controlnet-pose-video", "pose"),
+    "controlnet-depth-video": lambda: controlnet_video("controlnet-depth-video", "depth"),
 }
 
 

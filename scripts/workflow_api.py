@@ -149,24 +149,51 @@ def to_api(workflow: dict, object_info: dict) -> dict:
 
 
 def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = None, height: int | None = None,
-               frames: int | None = None, steps: int | None = None) -> dict:
+               frames: int | None = None, steps: int | None = None, image: str | None = None,
+               video: str | None = None, ip2p_checkpoint: str | None = None,
+               control_net: str | None = None) -> dict:
     """A copy of ``prompt`` with another checkpoint and/or a smaller job (tests, the tiny demo model).
 
-    width/height/frames go to EmptyLatentImage, steps to every sampler; frames_per_chunk is kept below the frame
-    count so a chunked workflow still runs in more than one chunk."""
+    width/height/frames go to EmptyLatentImage (width/height also to ImageScale), image to LoadImage, steps to
+    every sampler; frames_per_chunk is kept below the frame
+    count so a chunked workflow still runs in more than one chunk. video goes to LoadVideo; InstructPix2PixVideo
+    edits ``frames`` frames, its loader gets ``ip2p_checkpoint``, ImageScaleToMaxDimension max(width, height).
+    ControlNetLoader gets ``control_net``; ImageFromBatch keeps ``frames`` frames."""
     prompt = copy.deepcopy(prompt)
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
         if checkpoint and isinstance(inputs.get("ckpt_name"), str):
             inputs["ckpt_name"] = checkpoint
-        if kind == "EmptyLatentImage":
+        if kind in ("EmptyLatentImage", "ImageScale"):
             inputs["width"] = width or inputs["width"]
             inputs["height"] = height or inputs["height"]
+        if kind == "EmptyLatentImage":
             inputs["batch_size"] = frames or inputs["batch_size"]
+        if kind == "LoadImage" and image:
+            inputs["image"] = image
         if steps and isinstance(inputs.get("steps"), int):
             inputs["steps"] = steps
         if kind == "MotionLatentSampler" and frames and inputs.get("frames_per_chunk"):
             inputs["frames_per_chunk"] = min(inputs["frames_per_chunk"], max(1, frames // 2))
+        if kind == "LoadVideo" and video:
+            inputs["file"] = video
+        if kind == "ImageFromBatch" and frames:  # the control frames of a ControlNet video: one per latent
+            inputs["length"] = frames
+        if kind == "ControlNetLoader" and control_net:
+            inputs["control_net_name"] = control_net
+        if kind == "ImageScaleToMaxDimension" and (width or height):
+            inputs["largest_size"] = max(width or 0, height or 0)
+        if kind == "InstructPix2PixVideo":
+            if frames:
+                inputs["end_frame"] = inputs["start_frame"] + (frames - 1) * inputs["every_nth"]
+                if inputs.get("frames_per_chunk"):
+                    inputs["frames_per_chunk"] = min(inputs["frames_per_chunk"], max(1, frames // 2))
+    for node in prompt.values():  # after the loop above, which gives every loader ``checkpoint``
+        model = node["inputs"].get("model")
+        if ip2p_checkpoint and node["class_type"] == "InstructPix2PixVideo" and isinstance(model, list):
+            loader = prompt.get(str(model[0]), {}).get("inputs", {})
+            if "ckpt_name" in loader:
+                loader["ckpt_name"] = ip2p_checkpoint
     return prompt
 
 

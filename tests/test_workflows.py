@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -63,8 +64,24 @@ def test_workflow_uses_only_core_and_pack_nodes_and_explains_itself(path, object
         assert module == PACK_MODULE or module.split(".")[0] in ("nodes", "comfy_extras"), (kind, module)
     (note,) = [n for n in workflow["nodes"] if n["type"] in NOTES]
     text = note["widgets_values"][0]
-    for word in ("motion_x", "motion_y", "t0", "t1", "frames_per_chunk", "models/checkpoints", "SD1.5"):
+    for word in NOTE_WORDS.get(path.stem, NOTE_WORDS["text-to-video"]):
         assert word in text, word
+
+
+# what each workflow's note must explain (its knobs, its model and where it goes); text-to-video's by default
+NOTE_WORDS = {
+    "text-to-video": ("motion_x", "motion_y", "t0", "t1", "frames_per_chunk", "models/checkpoints", "SD1.5"),
+    "video-instruct-pix2pix": ("instruct-pix2pix-00-22000.safetensors", "models/checkpoints", "text_guidance",
+                               "image_guidance", "noise_mode", "frames_per_chunk", "every_nth", "Load Video"),
+    **{f"controlnet-{kind}-video": (stock, "models/controlnet", "models/checkpoints", "SD1.5", "noise_mode shared",
+                                    "steps 20, cfg 9", "frames_per_chunk", "Image From Batch", *extra)
+       for kind, stock, extra in (
+           ("canny", "control_v11p_sd15_canny.pth", ("low_threshold", "high_threshold")),
+           ("pose", "control_v11p_sd15_openpose.pth", ("comfyui_controlnet_aux", "DWPreprocessor",
+                                                       "OpenposePreprocessor", "skeleton")),
+           ("depth", "control_v11f1p_sd15_depth.pth", ("comfyui_controlnet_aux", "DepthAnythingPreprocessor",
+                                                       "MiDaS-DepthMapPreprocessor", "depth video")))},
+}
 
 
 def test_shipped_files_are_what_the_generator_writes(object_info):
@@ -93,13 +110,52 @@ def test_text_to_video_workflow_has_the_reference_settings(object_info):
     assert long["EmptyLatentImage"]["batch_size"] == 64 and long["MotionLatentSampler"]["frames_per_chunk"] == 8
 
 
+def small_job(prompt: dict, server) -> dict:
+    """A shipped workflow's prompt made small for the tests (tiny models, 64x64, 4 frames, 4 steps). The API test
+    below and the browser test (test_browser.py, which sets the same values in the UI) both use it: a workflow
+    that needs more (another model, an input file in server.input_dir) gets it here."""
+    from tiny_controlnet import CONTROLNET_NAME  # in the server's controlnet folder (conftest)
+    from tiny_ip2p import IP2P_CHECKPOINT_NAME, tiny_ip2p_checkpoint
+
+    if any(node["class_type"] == "InstructPix2PixVideo" for node in prompt.values()):
+        tiny_ip2p_checkpoint()  # next to the tiny SD1.5 checkpoint, in the server's checkpoints folder
+    return substitute(prompt, checkpoint="t2vz-tiny-sd15.safetensors", width=64, height=64, frames=4, steps=4,
+                      image=input_image(server), video=input_video(server), ip2p_checkpoint=IP2P_CHECKPOINT_NAME,
+                      control_net=CONTROLNET_NAME)
+
+
+def input_video(server) -> str:
+    """A 64x64, 4 fps, 6-frame h264 clip in the server's input folder, for LoadVideo (more frames than the job's 4:
+    the frame selection must pick them)."""
+    from tiny_ip2p import moving_square_frames, write_video
+
+    path = server.input_dir / "t2vz-input-video.mp4"
+    if not path.exists():
+        write_video(path, moving_square_frames(6, 64, 64), fps=4)
+    return path.name
+
+
+def input_image(server) -> str:
+    """A 96x80 picture in the server's input folder, for LoadImage (another size than the video's on purpose)."""
+    from PIL import Image
+
+    path = server.input_dir / "t2vz-first-frame.png"
+    if not path.exists():
+        pixels = (torch.arange(96 * 80 * 3) % 251).reshape(80, 96, 3).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(path)
+    return path.name
+
+
+# video frames per workflow at small_job's 4 frames, where it is not 4: the continuation joins 4 + 3 frames
+EXPECTED_FRAMES = {"video-continuation": 7}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_workflow_runs_to_a_video_of_the_right_length(comfy_server, object_info, path):
     import av
 
     workflow = json.loads(path.read_text())
-    prompt = substitute(to_api(workflow, object_info), checkpoint="t2vz-tiny-sd15.safetensors", width=64,
-                        height=64, frames=4, steps=4)
+    prompt = small_job(to_api(workflow, object_info), comfy_server)
     entry = comfy_server.run(prompt)
     videos = [v for out in entry["outputs"].values() for v in out.get("images", []) if v["filename"].endswith(".mp4")]
     assert len(videos) == 1
@@ -109,7 +165,7 @@ def test_workflow_runs_to_a_video_of_the_right_length(comfy_server, object_info,
         frames = sum(1 for _ in container.decode(stream))
         assert (stream.codec_context.width, stream.codec_context.height) == (64, 64)
         assert stream.codec_context.name == "h264" and float(stream.average_rate) == 4.0
-    assert frames == 4
+    assert frames == EXPECTED_FRAMES.get(path.stem, 4)
 
 
 # --- the converter on its own (no server) -------------------------------------------------------------------------
