@@ -50,8 +50,10 @@ class AnchorCache:
         if tail:  # keep the anchor and the latest tail only: memory stays one or two frames per layer
             for fid in [f for f in entry if f != 0]:
                 del entry[fid]
-        # clone: a view would keep the whole call's hidden states alive
-        entry[frame_id] = (states[0].detach().clone(), states[1].detach().clone())
+        # clone: a view would keep the whole call's hidden states alive; one clone when context and value are one
+        context = states[0].detach().clone()
+        value = context if _same_view(states[0], states[1]) else states[1].detach().clone()
+        entry[frame_id] = (context, value)
 
     def get(self, key, frame_id: int):
         return self._states.get(key, {}).get(frame_id)
@@ -121,26 +123,32 @@ class CrossFrameAttention:
                 sigma = float(sigmas.max())
             self.cache.begin(extra_options.get("sample_sigmas"), sigma)
 
+        # ComfyUI hands one tensor as both context and value (unless an earlier patch split them): then the new
+        # context and value are one tensor too, built once
+        shared = value is context
         ctx = context.reshape(chunks, frames, *context.shape[1:])
-        val = value.reshape(chunks, frames, *value.shape[1:])
+        val = ctx if shared else value.reshape(chunks, frames, *value.shape[1:])
         anchor = self._frame_states(ctx, val, ids, 0, keys, partial)
         sources = [anchor]
         if self.anchor == ANCHOR_FIRST_AND_PREVIOUS:
             sources.append(self._previous_states(ctx, val, ids, keys, partial))
-        if partial:
-            last = len(ids) - 1
-            for c, key in enumerate(keys):
-                self.cache.put(key, ids[last], (ctx[c, last], val[c, last]), tail=True)
+            if partial:  # the next call's first frame has its predecessor here
+                last = len(ids) - 1
+                for c, key in enumerate(keys):
+                    self.cache.put(key, ids[last], (ctx[c, last], val[c, last]), tail=True)
 
-        new_ctx = torch.cat([self._mix(ctx, s[0]) for s in sources], dim=2)
-        new_val = torch.cat([self._mix(val, s[1]) for s in sources], dim=2)
-        return n, new_ctx.reshape(-1, *new_ctx.shape[2:]), new_val.reshape(-1, *new_val.shape[2:])
+        new_ctx = self._mix(ctx, [s[0] for s in sources])
+        new_val = new_ctx if shared else self._mix(val, [s[1] for s in sources])
+        return n, new_ctx, new_val
 
-    def _mix(self, own: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        source = source.expand_as(own)
-        if self.strength == 1.0:
-            return source
-        return torch.lerp(own, source, self.strength)
+    def _mix(self, own: torch.Tensor, sources: list[torch.Tensor]) -> torch.Tensor:
+        """Each frame's new rows, (chunks * frames, tokens * len(sources), channels): the sources' rows (blended
+        with the frame's own below strength 1), concatenated along the tokens."""
+        parts = [source.expand_as(own) if self.strength == 1.0 else torch.lerp(own, source.expand_as(own), self.strength)
+                 for source in sources]
+        mixed = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+        # materialised here, once (as a copy: never a stride-0 view aliasing the caller's hidden states)
+        return mixed.reshape(-1, *mixed.shape[2:]).contiguous()
 
     def _frame_states(self, ctx, val, ids, frame_id, keys, partial):
         """(context, value) of global frame ``frame_id`` for every chunk, shaped (chunks, 1, tokens, channels)."""
@@ -152,8 +160,10 @@ class CrossFrameAttention:
             return ctx[:, pos:pos + 1], val[:, pos:pos + 1]
         cached = [self.cache.get(key, frame_id) for key in keys]
         if all(s is not None for s in cached):
-            return (torch.stack([s[0] for s in cached]).unsqueeze(1).to(ctx),
-                    torch.stack([s[1] for s in cached]).unsqueeze(1).to(val))
+            context = torch.stack([s[0] for s in cached]).unsqueeze(1).to(ctx)
+            if val is ctx:
+                return context, context
+            return context, torch.stack([s[1] for s in cached]).unsqueeze(1).to(val)
         if not self._warned:
             self._warned = True
             log.warning("t2v-zero cross-frame attention: a context window without frame %d ran before any window "
@@ -163,22 +173,31 @@ class CrossFrameAttention:
 
     def _previous_states(self, ctx, val, ids, keys, partial):
         """(context, value) of each frame's predecessor (frame 0's is itself), shaped like ctx/val."""
-        prev_ctx, prev_val = [], []
-        for pos, fid in enumerate(ids):
-            want = max(fid - 1, 0)
-            if want in ids:
-                p = ids.index(want)
-                prev_ctx.append(ctx[:, p])
-                prev_val.append(val[:, p])
-                continue
-            cached = [self.cache.get(key, want) for key in keys] if partial else [None]
-            if all(s is not None for s in cached):
-                prev_ctx.append(torch.stack([s[0] for s in cached]).to(ctx))
-                prev_val.append(torch.stack([s[1] for s in cached]).to(val))
-            else:  # no predecessor at hand (window edge): the frame itself stands in
-                prev_ctx.append(ctx[:, pos])
-                prev_val.append(val[:, pos])
-        return torch.stack(prev_ctx, dim=1), torch.stack(prev_val, dim=1)
+        shared = val is ctx
+        if all(b == a + 1 for a, b in zip(ids, ids[1:])):  # consecutive frames: all but the first have theirs here
+            first_ctx, first_val = self._predecessor(ctx, val, ids, 0, keys, partial)
+            prev_ctx = torch.cat([first_ctx.unsqueeze(1), ctx[:, :-1]], dim=1)
+            return prev_ctx, prev_ctx if shared else torch.cat([first_val.unsqueeze(1), val[:, :-1]], dim=1)
+        pairs = [self._predecessor(ctx, val, ids, pos, keys, partial) for pos in range(len(ids))]
+        prev_ctx = torch.stack([p[0] for p in pairs], dim=1)
+        return prev_ctx, prev_ctx if shared else torch.stack([p[1] for p in pairs], dim=1)
+
+    def _predecessor(self, ctx, val, ids, pos, keys, partial):
+        """(context, value) of the predecessor of the frame at ``pos``, shaped (chunks, tokens, channels)."""
+        want = max(ids[pos] - 1, 0)
+        if want in ids:
+            p = ids.index(want)
+            return ctx[:, p], val[:, p]
+        cached = [self.cache.get(key, want) for key in keys] if partial else [None]
+        if all(s is not None for s in cached):
+            context = torch.stack([s[0] for s in cached]).to(ctx)
+            return context, context if val is ctx else torch.stack([s[1] for s in cached]).to(val)
+        return ctx[:, pos], val[:, pos]  # no predecessor at hand (window edge): the frame itself stands in
+
+
+def _same_view(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a is b or (a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
+                      and a.dtype == b.dtype)
 
 
 def find_cross_frame(model_options: dict) -> CrossFrameAttention | None:

@@ -1,20 +1,27 @@
 """Speed and memory of MotionLatentSampler against a plain KSampler and the reference (diffusers).
 
-  A  plain ComfyUI KSampler on the F frames as one batch (the limit: Text2Video-Zero cannot cost less)
-  B  MotionLatentSampler, noise mode `motion`, cross-frame attention on
-  C  diffusers' TextToVideoZeroPipeline with the very same UNet weights (copied with ComfyUI's own
-     comfy.utils.unet_to_diffusers key map), DDIM, same frames/size/steps
-  D  B with frames_per_chunk 8, for F = 8, 32, 128: peak memory (one process per F) and time per frame
+  A     plain ComfyUI KSampler on the F frames as one batch (the limit: Text2Video-Zero cannot cost less)
+  B     MotionLatentSampler, noise mode `motion`, cross-frame attention on
+  C     diffusers' TextToVideoZeroPipeline with the very same UNet weights (copied with ComfyUI's own
+        comfy.utils.unet_to_diffusers key map), DDIM, same frames/size/steps/t0/t1
+  D     B with frames_per_chunk 8: B and D on 32 frames (chunk overhead), and F = 8, 32, 128 in one process each
+        (peak memory, time per frame)
+  L128  128 frames: B in chunks of 8 against the reference's chunked long-video recipe (its docs' frame_ids loop:
+        chunks of 7 new frames with global frame 0 prepended, the generator re-seeded per chunk)
 
-Both sides use PyTorch SDPA attention (ComfyUI started with use_pytorch_cross_attention, diffusers' default), fp32 on
-CPU and fp16 on CUDA. Timings are medians of --runs runs; ratios come from the same process. The last line printed is
-one JSON object. Usage: python bench/bench.py [--quick] [--model tiny|full] [--runs N]
+Work is counted, not assumed: a forward hook on each side's UNet counts calls and batch rows; frame-steps are rows
+over the 2 classifier-free-guidance rows per frame. Both sides use PyTorch SDPA attention (ComfyUI started with
+use_pytorch_cross_attention, diffusers' CrossFrameAttnProcessor2_0), fp32 on CPU and fp16 on CUDA. Timings are
+medians of --runs runs, interleaved in one process per comparison; ratios come from the same process, and the
+spread of the per-run ratios is printed with them. The last line printed is one JSON object.
+Usage: python bench/bench.py [--quick] [--model tiny|mid|full] [--runs N] [--long-steps N]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -34,6 +41,14 @@ FULL_UNET = {
     "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "use_temporal_attention": False,
     "use_temporal_resblock": False,
 }
+MODEL_KINDS = ("tiny", "mid", "full")
+"""tiny: the test UNet (32 channels); mid: SD1.5's first level only (320 channels, 768-d text, 8 heads: the tiny
+checkpoint's UNet), a CPU-sized proxy whose layers have SD1.5's widths; full: SD1.5's UNet."""
+
+CHUNK_OVERHEAD_FRAMES = 32
+LONG_FRAMES = 128
+QUICK_LONG_STEPS = 10
+CFG = 7.5
 
 
 def bootstrap(device: str):
@@ -48,16 +63,64 @@ def bootstrap(device: str):
     sys.modules.setdefault("t2vz", pkg)
 
 
+def unet_config(model_kind: str) -> dict:
+    from tiny_models import CHECKPOINT_UNET, TINY_UNET
+
+    return {"tiny": TINY_UNET, "mid": CHECKPOINT_UNET, "full": FULL_UNET}[model_kind]
+
+
 def build(model_kind: str, device: str):
     import torch
-    from tiny_models import TINY_UNET, tiny_unet_patcher
+    from tiny_models import tiny_unet_patcher
 
-    cfg = FULL_UNET if model_kind == "full" else TINY_UNET
+    cfg = unet_config(model_kind)
     patcher = tiny_unet_patcher(seed=0, unet_config=cfg)
     if device == "cuda":
         patcher.model.diffusion_model.to(torch.float16)
-    context = cfg["context_dim"]
-    return patcher, context
+    return patcher, cfg["context_dim"]
+
+
+def reference_t0_t1(steps: int) -> tuple[int, int]:
+    """diffusers' t0/t1 that put its phases on the same steps as ours (44/47 at 50 steps; diffusers' own defaults
+    fail below 48 steps, diffusers #5365)."""
+    from t2vz.motion.schedule import phases
+
+    plan = phases(steps, 44, 47)
+    return steps - 1 - plan.warp_at, steps - 1 - plan.joint_start
+
+
+def attention_kernel() -> str:
+    import comfy.ldm.modules.attention as attention
+
+    return attention.optimized_attention.__name__
+
+
+def environment(device: str) -> dict:
+    import torch
+
+    try:
+        import diffusers
+        diffusers_version = diffusers.__version__
+    except ImportError:
+        diffusers_version = None
+    try:
+        sys.path.insert(0, str(HOST / "ComfyUI"))
+        from comfyui_version import __version__ as comfy_version
+    except ImportError:
+        comfy_version = None
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            name = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+    return {"device": device, "device_name": name, "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__, "diffusers": diffusers_version,
+            "comfyui": comfy_version, "dtype": "float16" if device == "cuda" else "float32",
+            "attention": {"comfyui": attention_kernel(),
+                          "diffusers": "CrossFrameAttnProcessor2_0 (torch scaled_dot_product_attention)"}}
 
 
 def peak_bytes(device: str) -> int:
@@ -83,77 +146,172 @@ def time_it(fn, device):
     return time.perf_counter() - start
 
 
+class WorkCounter:
+    """Counts UNet calls and batch rows through a forward pre-hook (rows / 2 = frame-steps, with CFG)."""
+
+    def __init__(self, *modules):
+        self.calls = self.rows = 0
+        for module in modules:
+            module.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs):
+        x = args[0] if args else next(iter(kwargs.values()))
+        self.calls += 1
+        self.rows += int(x.shape[0])
+
+    def take(self) -> dict:
+        out = {"unet_calls": self.calls, "frame_steps": self.rows // 2}
+        self.calls = self.rows = 0
+        return out
+
+
+class Setup:
+    """Model, conditioning and reference pipeline of one child process, and the configurations to time."""
+
+    def __init__(self, args):
+        import torch
+        from reference import reference_pipeline
+        from tiny_models import conditioning, diffusers_unet
+
+        self.args = args
+        self.patcher, ctx = build(args.model, args.device)
+        self.positive, self.negative = conditioning(1, ctx), conditioning(2, ctx)
+        self.pipe = None
+        if args.child in ("timing", "long"):
+            unet = diffusers_unet(self.patcher).to(args.device)
+            if args.device == "cuda":
+                unet = unet.half()
+            self.pipe = reference_pipeline(unet, self.positive[0][0].to(args.device, unet.dtype),
+                                           self.negative[0][0].to(args.device, unet.dtype))
+            self.work = WorkCounter(self.patcher.model.diffusion_model, unet)
+        else:
+            self.work = WorkCounter(self.patcher.model.diffusion_model)
+        self.torch = torch
+
+    def latent(self, frames):
+        return self.torch.zeros((frames, 4, self.args.size, self.args.size))
+
+    def ksampler(self, frames, steps):
+        import comfy.sample
+
+        latent = self.latent(frames)
+        return comfy.sample.sample(self.patcher, comfy.sample.prepare_noise(latent, 1), steps, CFG, "ddim",
+                                   "ddim_uniform", self.positive, self.negative, latent, disable_pbar=True, seed=1)
+
+    def motion_sampler(self, frames, steps, chunk=0):
+        from t2vz.motion import Motion, sample_video
+
+        return sample_video(self.patcher, self.positive, self.negative, self.latent(frames), 1, steps, CFG, "ddim",
+                            "ddim_uniform", "motion", Motion(), frames_per_chunk=chunk)
+
+    def reference(self, frame_ids, steps):
+        t0, t1 = reference_t0_t1(steps)
+        with self.torch.no_grad():
+            return self.pipe(prompt="-", video_length=len(frame_ids), frame_ids=frame_ids,
+                             height=self.args.size * 8, width=self.args.size * 8, num_inference_steps=steps,
+                             guidance_scale=CFG, t0=t0, t1=t1, generator=self.torch.Generator().manual_seed(1),
+                             output_type="latent").images
+
+    def reference_chunked(self, frames, steps, chunk):
+        """The reference's long-video recipe (diffusers' TextToVideoZeroPipeline docs; official run_text2video with
+        chunk_size): chunk starts every chunk-1 frames, each chunk [0] + its frames, same seed per chunk, frame 0's
+        copy dropped from every chunk's output."""
+        starts = list(range(0, frames, chunk - 1))
+        parts = []
+        for i, start in enumerate(starts):
+            end = frames if i == len(starts) - 1 else starts[i + 1]
+            parts.append(self.reference([0] + list(range(start, end)), steps)[1:])
+        video = self.torch.cat(parts)
+        assert video.shape[0] == frames, video.shape
+        return video
+
+
+def interleaved(setup, configs: dict, runs: int, warmups: dict | None = None) -> dict:
+    """Warm-up, then ``runs`` rounds of every configuration in turn: seconds, work and per-run values."""
+    for name, fn in configs.items():
+        (warmups or {}).get(name, fn)()
+    setup.work.take()
+    seconds = {name: [] for name in configs}
+    cpu_seconds = {name: [] for name in configs}
+    work = {}
+    for _ in range(runs):
+        for name, fn in configs.items():
+            cpu = time.process_time()
+            seconds[name].append(time_it(fn, setup.args.device))
+            cpu_seconds[name].append(time.process_time() - cpu)
+            work[name] = setup.work.take()
+    # cpu_seconds (all threads of this process): less sensitive than wall time to other processes on the machine
+    return {"seconds": {k: statistics.median(v) for k, v in seconds.items()}, "all_seconds": seconds,
+            "cpu_seconds": {k: statistics.median(v) for k, v in cpu_seconds.items()}, "work": work}
+
+
 def run_timing(args) -> dict:
-    """A, B and C in one process, interleaved, medians of args.runs."""
-    import torch
-    import comfy.sample
-    from reference import reference_pipeline
-    from t2vz.motion import Motion, sample_video
-    from tiny_models import conditioning, diffusers_unet
+    """A, B and C on --frames frames, --steps steps."""
+    s = Setup(args)
+    f, steps = args.frames, args.steps
+    return interleaved(s, {"A": lambda: s.ksampler(f, steps), "B": lambda: s.motion_sampler(f, steps),
+                           "C": lambda: s.reference(list(range(f)), steps)}, args.runs)
 
-    patcher, ctx = build(args.model, args.device)
-    frames, size, steps = args.frames, args.size, args.steps
-    positive, negative = conditioning(1, ctx), conditioning(2, ctx)
-    latent = torch.zeros((frames, 4, size, size))
-    unet = diffusers_unet(patcher).to(args.device)
-    if args.device == "cuda":
-        unet = unet.half()
-    pipe = reference_pipeline(unet, positive[0][0].to(args.device, unet.dtype), negative[0][0].to(args.device, unet.dtype))
 
-    def a():
-        comfy.sample.sample(patcher, comfy.sample.prepare_noise(latent, 1), steps, 7.5, "ddim", "ddim_uniform",
-                            positive, negative, latent, disable_pbar=True, seed=1)
-
-    def b():
-        sample_video(patcher, positive, negative, latent, 1, steps, 7.5, "ddim", "ddim_uniform", "motion", Motion())
-
-    def c():
-        with torch.no_grad():
-            pipe(prompt="-", video_length=frames, height=size * 8, width=size * 8, num_inference_steps=steps,
-                 guidance_scale=7.5, generator=torch.Generator().manual_seed(1), output_type="latent")
-
-    for fn in (a, b, c):  # warm-up (allocations, kernel selection)
-        fn()
-    times = {"A": [], "B": [], "C": []}
-    for _ in range(args.runs):
-        for name, fn in (("A", a), ("B", b), ("C", c)):
-            times[name].append(time_it(fn, args.device))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return {"seconds": med, "all_seconds": times}
+def run_long(args) -> dict:
+    """In one process (one start-up): B against D on CHUNK_OVERHEAD_FRAMES frames (the chunk overhead), then ours
+    in frame chunks against the reference's chunked recipe on LONG_FRAMES frames."""
+    s = Setup(args)
+    steps, chunk = args.steps, args.chunk
+    f = CHUNK_OVERHEAD_FRAMES
+    chunks = interleaved(s, {"B": lambda: s.motion_sampler(f, steps), "D": lambda: s.motion_sampler(f, steps, chunk)},
+                         args.runs)
+    f = LONG_FRAMES
+    # warm-up on two chunks' worth: the same shapes as the long runs at a fraction of their cost
+    warm = {"ours": lambda: s.motion_sampler(2 * chunk, steps, chunk),
+            "reference": lambda: s.reference_chunked(2 * chunk, steps, chunk)}
+    long = interleaved(s, {"ours": lambda: s.motion_sampler(f, steps, chunk),
+                           "reference": lambda: s.reference_chunked(f, steps, chunk)}, args.runs, warm)
+    return {"chunks": chunks, "long": long}
 
 
 def run_memory(args) -> dict:
     """D for one frame count: one run, peak memory of this process."""
-    import torch
-    from t2vz.motion import Motion, sample_video
-    from tiny_models import conditioning
-
-    patcher, ctx = build(args.model, args.device)
-    positive, negative = conditioning(1, ctx), conditioning(2, ctx)
-    latent = torch.zeros((args.frames, 4, args.size, args.size))
+    s = Setup(args)
     if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+        s.torch.cuda.reset_peak_memory_stats()
     base = peak_bytes(args.device)
-    seconds = time_it(lambda: sample_video(patcher, positive, negative, latent, 1, args.steps, 7.5, "ddim",
-                                           "ddim_uniform", "motion", Motion(), frames_per_chunk=args.chunk),
-                      args.device)
-    return {"seconds": seconds, "peak_bytes": peak_bytes(args.device), "baseline_bytes": base}
+    # a short warm-up on one chunk (first-call allocations, kernel selection): seconds per frame then compare
+    # steady states; its peak is one chunk's, below the measured run's
+    s.motion_sampler(min(args.frames, args.chunk), 2, args.chunk)
+    s.work.take()
+    seconds = time_it(lambda: s.motion_sampler(args.frames, args.steps, args.chunk), args.device)
+    return {"seconds": seconds, "peak_bytes": peak_bytes(args.device), "baseline_bytes": base, "work": s.work.take()}
 
 
 def child(args, mode: str, **overrides) -> dict:
-    cmd = [sys.executable, __file__, "--child", mode, "--model", args.model, "--device", args.device,
-           "--size", str(args.size), "--steps", str(args.steps), "--runs", str(args.runs)]
-    for k, v in overrides.items():
-        cmd += [f"--{k}", str(v)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    options = {"model": args.model, "device": args.device, "size": args.size, "steps": args.steps,
+               "runs": args.runs, "frames": args.frames, "chunk": args.chunk, "threads": args.threads}
+    options.update(overrides)
+    cmd = [sys.executable, __file__, "--child", mode] + [a for k, v in options.items() for a in (f"--{k}", str(v))]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        sys.stderr.write(out.stderr[-4000:])
+        raise SystemExit(f"bench child {mode} {overrides} failed (exit {out.returncode})")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def plot(path: Path, frame_counts, seconds_per_frame, peaks):
+def ratio(result: dict, num: str, den: str) -> dict:
+    """Median ratio num/den and the range of the per-run ratios (same round, same process): the noise."""
+    per_run = [a / b for a, b in zip(result["all_seconds"][num], result["all_seconds"][den])]
+    return {"value": result["seconds"][num] / result["seconds"][den],
+            "per_run_min": min(per_run), "per_run_max": max(per_run)}
+
+
+def spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def plot(path: Path, frame_counts, seconds_per_frame, peaks, title_suffix: str):
     """A small PNG: time per frame and peak memory against frame count (Pillow; no plotting library needed)."""
     from PIL import Image, ImageDraw
 
-    img = Image.new("RGB", (640, 300), "white")
+    img = Image.new("RGB", (640, 320), "white")
     draw = ImageDraw.Draw(img)
     panels = [("seconds per frame", seconds_per_frame, (20, 20)), ("peak memory (MiB)", [p / 2**20 for p in peaks], (330, 20))]
     for title, values, (x0, y0) in panels:
@@ -168,22 +326,31 @@ def plot(path: Path, frame_counts, seconds_per_frame, peaks):
             draw.text((x - 8, y0 + 234), str(f), fill="black")
             draw.text((x - 10, y - 16), f"{v:.3g}", fill="blue")
         draw.line(points, fill="blue", width=2)
+    draw.text((20, 296), title_suffix, fill="black")
     img.save(path)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny model, small sizes: under 3 minutes on 2 cores")
-    parser.add_argument("--model", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"tiny model, 8x8 latents, {QUICK_LONG_STEPS} steps for the 32- and 128-frame runs: "
+                             f"under 3 minutes on 2 cores")
+    parser.add_argument("--model", choices=MODEL_KINDS, default="tiny")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=None, help="latent size (64 = 512 px)")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--long-steps", type=int, default=None,
+                        help="steps for the chunk-overhead, 128-frame and memory runs (default: --steps; "
+                             f"--quick: {QUICK_LONG_STEPS})")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default). On a busy machine use 1: with more, a thread "
+                             "descheduled by another process stalls every parallel op (measured: 40x slower)")
     parser.add_argument("--frame-counts", default="8,32,128", help="frame counts for the chunked memory runs (D)")
     parser.add_argument("--plot", default=str(REPO / "bench" / "scaling.png"))
-    parser.add_argument("--child", choices=["timing", "memory"], default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["timing", "long", "memory"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device is None:
         import torch
@@ -194,46 +361,87 @@ def main():
     if args.quick:
         args.model = "tiny"
     bootstrap(args.device)
+    if args.threads > 0:
+        import torch
 
-    if args.child == "timing":
-        print(json.dumps(run_timing(args)))
-        return
-    if args.child == "memory":
-        print(json.dumps(run_memory(args)))
+        torch.set_num_threads(args.threads)
+
+    if args.child is not None:
+        print(json.dumps({"timing": run_timing, "long": run_long,
+                          "memory": run_memory}[args.child](args)))
         return
 
-    timing = child(args, "timing", frames=args.frames)
-    timing32 = child(args, "timing", frames=32) if (not args.quick and "32" in args.frame_counts.split(",")) else None
+    started, load_before = time.perf_counter(), os.getloadavg()
+    long_steps = args.long_steps or (QUICK_LONG_STEPS if args.quick else args.steps)
+    timing = child(args, "timing")
+    both = child(args, "long", steps=long_steps)
+    chunks, long = both["chunks"], both["long"]
     frame_counts = [int(f) for f in args.frame_counts.split(",")]
-    memory = [child(args, "memory", frames=f, chunk=args.chunk) for f in frame_counts]
+    memory = [child(args, "memory", frames=f, steps=long_steps, runs=1) for f in frame_counts]
+
     sec = timing["seconds"]
+    figures = {"overhead_vs_ksampler": ratio(timing, "B", "A"), "speedup_vs_reference": ratio(timing, "C", "B"),
+               "chunk_overhead": ratio(chunks, "D", "B"),
+               f"speedup_vs_reference_{LONG_FRAMES}": ratio(long, "reference", "ours")}
+    work_long = long["work"]
     result = {
-        "device": args.device, "model": args.model, "frames": args.frames, "latent_size": args.size,
-        "steps": args.steps, "runs": args.runs, "attention": "pytorch sdpa (both sides)",
-        "overhead_vs_ksampler": sec["B"] / sec["A"],
-        "speedup_vs_reference": sec["C"] / sec["B"],
+        **environment(args.device),
+        "model": args.model, "frames": args.frames, "latent_size": args.size, "steps": args.steps,
+        "long_steps": long_steps, "chunk": args.chunk, "runs": args.runs, "cfg": CFG, "sampler": "ddim/ddim_uniform",
+        **{name: r["value"] for name, r in figures.items()},
         f"peak_mem_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}": memory[-1]["peak_bytes"] / memory[0]["peak_bytes"],
         # on CPU the process peak includes torch and the model: the sampling's own growth tells more
         f"peak_growth_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}":
             (memory[-1]["peak_bytes"] - memory[-1]["baseline_bytes"])
             / max(1, memory[0]["peak_bytes"] - memory[0]["baseline_bytes"]),
-        "seconds": {"ksampler_A": sec["A"], "motion_sampler_B": sec["B"], "reference_C": sec["C"]},
+        # the speedup over the reference's recipe if a frame-step cost the same on both sides: the method's limit
+        f"work_ratio_reference_vs_ours_{LONG_FRAMES}": work_long["reference"]["frame_steps"]
+                                                       / work_long["ours"]["frame_steps"],
+        "ratio_noise": figures,
+        "seconds": {"ksampler_A": sec["A"], "motion_sampler_B": sec["B"], "reference_C": sec["C"],
+                    f"motion_sampler_B_{CHUNK_OVERHEAD_FRAMES}": chunks["seconds"]["B"],
+                    f"chunked_D_{CHUNK_OVERHEAD_FRAMES}": chunks["seconds"]["D"],
+                    f"ours_chunked_{LONG_FRAMES}": long["seconds"]["ours"],
+                    f"reference_recipe_{LONG_FRAMES}": long["seconds"]["reference"]},
+        "cpu_seconds": {**timing["cpu_seconds"], **{f"{k}_{CHUNK_OVERHEAD_FRAMES}": v for k, v in chunks["cpu_seconds"].items()},
+                        **{f"{k}_{LONG_FRAMES}": v for k, v in long["cpu_seconds"].items()}},
+        "all_seconds": {**timing["all_seconds"], **{f"{k}_{CHUNK_OVERHEAD_FRAMES}": v for k, v in chunks["all_seconds"].items()},
+                        **{f"{k}_{LONG_FRAMES}": v for k, v in long["all_seconds"].items()}},
+        "work": {**timing["work"], **{f"{k}_{CHUNK_OVERHEAD_FRAMES}": v for k, v in chunks["work"].items()},
+                 **{f"{k}_{LONG_FRAMES}": v for k, v in work_long.items()}},
+        f"long_{LONG_FRAMES}": {
+            "steps": long_steps, "t0_t1_reference": list(reference_t0_t1(long_steps)),
+            "ours": f"MotionLatentSampler, frames_per_chunk {args.chunk}",
+            "reference": f"TextToVideoZeroPipeline once per chunk: frame_ids [0] + the next {args.chunk - 1} frames, "
+                         f"generator re-seeded per chunk, each chunk's output [1:] concatenated",
+        },
         "chunked_D": {str(f): {"seconds": m["seconds"], "seconds_per_frame": m["seconds"] / f,
-                               "peak_bytes": m["peak_bytes"], "baseline_bytes": m["baseline_bytes"]} for f, m in zip(frame_counts, memory)},
+                               "peak_bytes": m["peak_bytes"], "baseline_bytes": m["baseline_bytes"], **m["work"]}
+                      for f, m in zip(frame_counts, memory)},
         "peak_memory_measure": "max RSS of a process per frame count" if args.device == "cpu"
         else "torch.cuda.max_memory_allocated",
     }
-    if timing32 is not None:
-        result["chunk_overhead"] = memory[frame_counts.index(32)]["seconds"] / timing32["seconds"]["B"]
+    result["bench_seconds"] = time.perf_counter() - started
+    result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     try:
         plot(Path(args.plot), frame_counts, [m["seconds"] / f for f, m in zip(frame_counts, memory)],
-             [m["peak_bytes"] for m in memory])
+             [m["peak_bytes"] for m in memory],
+             f"{args.model} UNet, latent {args.size}x{args.size}, {long_steps} steps, {args.device}, "
+             f"{result['peak_memory_measure']}")
         result["plot"] = args.plot
     except Exception as e:  # the figures matter more than the picture
         result["plot_error"] = str(e)
+
     print(f"A KSampler {sec['A']:.3f}s  B MotionLatentSampler {sec['B']:.3f}s  C reference {sec['C']:.3f}s  "
           f"(median of {args.runs}, {args.frames} frames, {args.steps} steps, latent {args.size}x{args.size}, "
-          f"{args.model} UNet, {args.device})")
+          f"{args.model} UNet, {args.device}, {result['torch_threads']} threads, attention "
+          f"{result['attention']['comfyui']})")
+    for name, r in figures.items():
+        print(f"{name:26s} {r['value']:.3f}  (per-run {r['per_run_min']:.3f}..{r['per_run_max']:.3f})")
+    print(f"{LONG_FRAMES} frames, {long_steps} steps: ours {long['seconds']['ours']:.2f}s "
+          f"({work_long['ours']['frame_steps']} frame-steps, {work_long['ours']['unet_calls']} UNet calls)  "
+          f"reference recipe {long['seconds']['reference']:.2f}s ({work_long['reference']['frame_steps']} "
+          f"frame-steps, {work_long['reference']['unet_calls']} UNet calls)")
     for f, m in zip(frame_counts, memory):
         print(f"D chunks of {args.chunk}: {f:4d} frames  {m['seconds']:.2f}s  {m['seconds'] / f:.4f}s/frame  "
               f"peak {m['peak_bytes'] / 2**20:.0f} MiB")
