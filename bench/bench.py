@@ -12,9 +12,10 @@
 Work is counted, not assumed: a forward hook on each side's UNet counts calls and batch rows; frame-steps are rows
 over the 2 classifier-free-guidance rows per frame. Both sides use PyTorch SDPA attention (ComfyUI started with
 use_pytorch_cross_attention, diffusers' CrossFrameAttnProcessor2_0), fp32 on CPU and fp16 on CUDA. Timings are
-medians of --runs runs, interleaved in one process per comparison; ratios come from the same process, and the
-spread of the per-run ratios is printed with them. The last line printed is one JSON object.
-Usage: python bench/bench.py [--quick] [--model tiny|mid|full] [--runs N] [--long-steps N]
+medians of --runs runs, interleaved in one process per comparison, under torch.inference_mode() as ComfyUI's
+executor runs prompts; a ratio is the median of the per-run ratios (each pair timed back to back), printed with their
+range. The last line printed is one JSON object.
+Usage: python bench/bench.py [--quick] [--model tiny|mid|full] [--runs N] [--long-steps N] [--parts timing,long,memory]
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ CHUNK_OVERHEAD_FRAMES = 32
 LONG_FRAMES = 128
 QUICK_LONG_STEPS = 10
 CFG = 7.5
+PARTS = ("timing", "long", "memory")
 
 
 def bootstrap(device: str):
@@ -87,6 +89,20 @@ def reference_t0_t1(steps: int) -> tuple[int, int]:
 
     plan = phases(steps, 44, 47)
     return steps - 1 - plan.warp_at, steps - 1 - plan.joint_start
+
+
+def check_step_count(steps: int, option: str) -> None:
+    """ComfyUI's ddim_uniform makes more steps than asked for most counts (ss = 1000 // steps, then every ss-th of
+    the 1000 sigmas: 31 for 30, 7 for 6); diffusers' DDIM makes exactly ``steps``. The work would differ."""
+    import comfy.model_sampling
+    import comfy.samplers
+
+    made = len(comfy.samplers.ddim_scheduler(comfy.model_sampling.ModelSamplingDiscrete(), steps)) - 1
+    if made != steps:
+        exact = [n for n in range(max(2, steps - 6), steps + 7) if
+                 len(comfy.samplers.ddim_scheduler(comfy.model_sampling.ModelSamplingDiscrete(), n)) - 1 == n]
+        raise SystemExit(f"{option} {steps}: ComfyUI's ddim_uniform runs {made} steps there and diffusers {steps}, so "
+                         f"the work would differ. Fix: use one of {exact}.")
 
 
 def attention_kernel() -> str:
@@ -289,18 +305,25 @@ def child(args, mode: str, **overrides) -> dict:
                "runs": args.runs, "frames": args.frames, "chunk": args.chunk, "threads": args.threads}
     options.update(overrides)
     cmd = [sys.executable, __file__, "--child", mode] + [a for k, v in options.items() for a in (f"--{k}", str(v))]
+    started = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         sys.stderr.write(out.stderr[-4000:])
         raise SystemExit(f"bench child {mode} {overrides} failed (exit {out.returncode})")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # progress for long configurations (a full-size UNet on CPU runs for hours): what finished, its medians
+    print(f"[bench] {mode} {overrides or ''} done in {time.perf_counter() - started:.0f}s: "
+          f"{json.dumps(result.get('seconds') or {k: v.get('seconds') for k, v in result.items()})}",
+          file=sys.stderr, flush=True)
+    return result
 
 
 def ratio(result: dict, num: str, den: str) -> dict:
-    """Median ratio num/den and the range of the per-run ratios (same round, same process): the noise."""
+    """The median of the per-run ratios num/den (each pair timed back to back in one round, so slow drifts of the
+    machine cancel) and their range: the noise."""
     per_run = [a / b for a, b in zip(result["all_seconds"][num], result["all_seconds"][den])]
-    return {"value": result["seconds"][num] / result["seconds"][den],
-            "per_run_min": min(per_run), "per_run_max": max(per_run)}
+    return {"value": statistics.median(per_run), "per_run_min": min(per_run), "per_run_max": max(per_run),
+            "ratio_of_medians": result["seconds"][num] / result["seconds"][den]}
 
 
 def spread(values: list[float]) -> float:
@@ -350,6 +373,10 @@ def main():
                              "descheduled by another process stalls every parallel op (measured: 40x slower)")
     parser.add_argument("--frame-counts", default="8,32,128", help="frame counts for the chunked memory runs (D)")
     parser.add_argument("--plot", default=str(REPO / "bench" / "scaling.png"))
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="which comparisons to run: timing (A, B, C on --frames), long (chunk overhead and "
+                             f"{LONG_FRAMES} frames against the reference's recipe), memory (D per frame count). "
+                             "A full-size UNet on CPU takes hours for all three: timing alone is one configuration")
     parser.add_argument("--child", choices=["timing", "long", "memory"], default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device is None:
@@ -367,86 +394,97 @@ def main():
         torch.set_num_threads(args.threads)
 
     if args.child is not None:
-        print(json.dumps({"timing": run_timing, "long": run_long,
-                          "memory": run_memory}[args.child](args)))
+        import torch
+
+        with torch.inference_mode():  # as ComfyUI's executor runs every prompt (and diffusers' pipeline, no_grad)
+            print(json.dumps({"timing": run_timing, "long": run_long, "memory": run_memory}[args.child](args)))
         return
 
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise SystemExit(f"--parts {args.parts}: unknown {unknown or 'empty'}. Fix: a comma list of {', '.join(PARTS)}.")
     started, load_before = time.perf_counter(), os.getloadavg()
     long_steps = args.long_steps or (QUICK_LONG_STEPS if args.quick else args.steps)
-    timing = child(args, "timing")
-    both = child(args, "long", steps=long_steps)
-    chunks, long = both["chunks"], both["long"]
+    check_step_count(args.steps, "--steps")
+    check_step_count(long_steps, "--long-steps")
     frame_counts = [int(f) for f in args.frame_counts.split(",")]
-    memory = [child(args, "memory", frames=f, steps=long_steps, runs=1) for f in frame_counts]
+    result = {**environment(args.device), "model": args.model, "frames": args.frames, "latent_size": args.size,
+              "steps": args.steps, "long_steps": long_steps, "chunk": args.chunk, "runs": args.runs, "cfg": CFG,
+              "sampler": "ddim/ddim_uniform", "parts": parts}
+    figures, seconds, cpu_seconds, all_seconds, work, lines = {}, {}, {}, {}, {}, []
 
-    sec = timing["seconds"]
-    figures = {"overhead_vs_ksampler": ratio(timing, "B", "A"), "speedup_vs_reference": ratio(timing, "C", "B"),
-               "chunk_overhead": ratio(chunks, "D", "B"),
-               f"speedup_vs_reference_{LONG_FRAMES}": ratio(long, "reference", "ours")}
-    work_long = long["work"]
-    result = {
-        **environment(args.device),
-        "model": args.model, "frames": args.frames, "latent_size": args.size, "steps": args.steps,
-        "long_steps": long_steps, "chunk": args.chunk, "runs": args.runs, "cfg": CFG, "sampler": "ddim/ddim_uniform",
-        **{name: r["value"] for name, r in figures.items()},
-        f"peak_mem_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}": memory[-1]["peak_bytes"] / memory[0]["peak_bytes"],
-        # on CPU the process peak includes torch and the model: the sampling's own growth tells more
-        f"peak_growth_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}":
-            (memory[-1]["peak_bytes"] - memory[-1]["baseline_bytes"])
-            / max(1, memory[0]["peak_bytes"] - memory[0]["baseline_bytes"]),
+    def merge(part: dict, suffix: str = ""):
+        for into, key in ((cpu_seconds, "cpu_seconds"), (all_seconds, "all_seconds"), (work, "work")):
+            into.update({f"{k}{suffix}": v for k, v in part[key].items()})
+
+    if "timing" in parts:
+        timing = child(args, "timing")
+        sec = timing["seconds"]
+        figures.update(overhead_vs_ksampler=ratio(timing, "B", "A"), speedup_vs_reference=ratio(timing, "C", "B"))
+        seconds.update(ksampler_A=sec["A"], motion_sampler_B=sec["B"], reference_C=sec["C"])
+        merge(timing)
+        result["equal_work_B_C"] = timing["work"]["B"] == timing["work"]["C"]  # same UNet calls and rows, counted
+        lines.append(f"A KSampler {sec['A']:.3f}s  B MotionLatentSampler {sec['B']:.3f}s  C reference {sec['C']:.3f}s  "
+                     f"(median of {args.runs}, {args.frames} frames, {args.steps} steps, latent {args.size}x{args.size}, "
+                     f"{args.model} UNet, {args.device}, {result['torch_threads']} threads, attention "
+                     f"{result['attention']['comfyui']})")
+    if "long" in parts:
+        both = child(args, "long", steps=long_steps)
+        chunks, long = both["chunks"], both["long"]
+        figures["chunk_overhead"] = ratio(chunks, "D", "B")
+        figures[f"speedup_vs_reference_{LONG_FRAMES}"] = ratio(long, "reference", "ours")
+        seconds.update({f"motion_sampler_B_{CHUNK_OVERHEAD_FRAMES}": chunks["seconds"]["B"],
+                        f"chunked_D_{CHUNK_OVERHEAD_FRAMES}": chunks["seconds"]["D"],
+                        f"ours_chunked_{LONG_FRAMES}": long["seconds"]["ours"],
+                        f"reference_recipe_{LONG_FRAMES}": long["seconds"]["reference"]})
+        merge(chunks, f"_{CHUNK_OVERHEAD_FRAMES}")
+        merge(long, f"_{LONG_FRAMES}")
+        work_long = long["work"]
         # the speedup over the reference's recipe if a frame-step cost the same on both sides: the method's limit
-        f"work_ratio_reference_vs_ours_{LONG_FRAMES}": work_long["reference"]["frame_steps"]
-                                                       / work_long["ours"]["frame_steps"],
-        "ratio_noise": figures,
-        "seconds": {"ksampler_A": sec["A"], "motion_sampler_B": sec["B"], "reference_C": sec["C"],
-                    f"motion_sampler_B_{CHUNK_OVERHEAD_FRAMES}": chunks["seconds"]["B"],
-                    f"chunked_D_{CHUNK_OVERHEAD_FRAMES}": chunks["seconds"]["D"],
-                    f"ours_chunked_{LONG_FRAMES}": long["seconds"]["ours"],
-                    f"reference_recipe_{LONG_FRAMES}": long["seconds"]["reference"]},
-        "cpu_seconds": {**timing["cpu_seconds"], **{f"{k}_{CHUNK_OVERHEAD_FRAMES}": v for k, v in chunks["cpu_seconds"].items()},
-                        **{f"{k}_{LONG_FRAMES}": v for k, v in long["cpu_seconds"].items()}},
-        "all_seconds": {**timing["all_seconds"], **{f"{k}_{CHUNK_OVERHEAD_FRAMES}": v for k, v in chunks["all_seconds"].items()},
-                        **{f"{k}_{LONG_FRAMES}": v for k, v in long["all_seconds"].items()}},
-        "work": {**timing["work"], **{f"{k}_{CHUNK_OVERHEAD_FRAMES}": v for k, v in chunks["work"].items()},
-                 **{f"{k}_{LONG_FRAMES}": v for k, v in work_long.items()}},
-        f"long_{LONG_FRAMES}": {
+        result[f"work_ratio_reference_vs_ours_{LONG_FRAMES}"] = (work_long["reference"]["frame_steps"]
+                                                                 / work_long["ours"]["frame_steps"])
+        result[f"long_{LONG_FRAMES}"] = {
             "steps": long_steps, "t0_t1_reference": list(reference_t0_t1(long_steps)),
             "ours": f"MotionLatentSampler, frames_per_chunk {args.chunk}",
             "reference": f"TextToVideoZeroPipeline once per chunk: frame_ids [0] + the next {args.chunk - 1} frames, "
                          f"generator re-seeded per chunk, each chunk's output [1:] concatenated",
-        },
-        "chunked_D": {str(f): {"seconds": m["seconds"], "seconds_per_frame": m["seconds"] / f,
-                               "peak_bytes": m["peak_bytes"], "baseline_bytes": m["baseline_bytes"], **m["work"]}
-                      for f, m in zip(frame_counts, memory)},
-        "peak_memory_measure": "max RSS of a process per frame count" if args.device == "cpu"
-        else "torch.cuda.max_memory_allocated",
-    }
+        }
+        lines.append(f"{LONG_FRAMES} frames, {long_steps} steps: ours {long['seconds']['ours']:.2f}s "
+                     f"({work_long['ours']['frame_steps']} frame-steps, {work_long['ours']['unet_calls']} UNet calls)  "
+                     f"reference recipe {long['seconds']['reference']:.2f}s ({work_long['reference']['frame_steps']} "
+                     f"frame-steps, {work_long['reference']['unet_calls']} UNet calls)")
+    for name, r in figures.items():
+        lines.append(f"{name:26s} {r['value']:.3f}  (per-run {r['per_run_min']:.3f}..{r['per_run_max']:.3f})")
+    result.update({name: r["value"] for name, r in figures.items()})
+    if "memory" in parts:
+        memory = [child(args, "memory", frames=f, steps=long_steps, runs=1) for f in frame_counts]
+        last, first = memory[-1], memory[0]
+        result[f"peak_mem_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}"] = last["peak_bytes"] / first["peak_bytes"]
+        # on CPU the process peak includes torch and the model: the sampling's own growth tells more
+        result[f"peak_growth_ratio_{frame_counts[-1]}_vs_{frame_counts[0]}"] = (
+            (last["peak_bytes"] - last["baseline_bytes"]) / max(1, first["peak_bytes"] - first["baseline_bytes"]))
+        result["chunked_D"] = {str(f): {"seconds": m["seconds"], "seconds_per_frame": m["seconds"] / f,
+                                        "peak_bytes": m["peak_bytes"], "baseline_bytes": m["baseline_bytes"],
+                                        **m["work"]} for f, m in zip(frame_counts, memory)}
+        result["peak_memory_measure"] = ("max RSS of a process per frame count" if args.device == "cpu"
+                                         else "torch.cuda.max_memory_allocated")
+        for f, m in zip(frame_counts, memory):
+            lines.append(f"D chunks of {args.chunk}: {f:4d} frames  {m['seconds']:.2f}s  "
+                         f"{m['seconds'] / f:.4f}s/frame  peak {m['peak_bytes'] / 2**20:.0f} MiB")
+        try:
+            plot(Path(args.plot), frame_counts, [m["seconds"] / f for f, m in zip(frame_counts, memory)],
+                 [m["peak_bytes"] for m in memory],
+                 f"{args.model} UNet, latent {args.size}x{args.size}, {long_steps} steps, {args.device}, "
+                 f"{result['peak_memory_measure']}")
+            result["plot"] = args.plot
+        except Exception as e:  # the figures matter more than the picture
+            result["plot_error"] = str(e)
+    result.update(ratio_noise=figures, seconds=seconds, cpu_seconds=cpu_seconds, all_seconds=all_seconds, work=work)
     result["bench_seconds"] = time.perf_counter() - started
     result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
-    try:
-        plot(Path(args.plot), frame_counts, [m["seconds"] / f for f, m in zip(frame_counts, memory)],
-             [m["peak_bytes"] for m in memory],
-             f"{args.model} UNet, latent {args.size}x{args.size}, {long_steps} steps, {args.device}, "
-             f"{result['peak_memory_measure']}")
-        result["plot"] = args.plot
-    except Exception as e:  # the figures matter more than the picture
-        result["plot_error"] = str(e)
-
-    print(f"A KSampler {sec['A']:.3f}s  B MotionLatentSampler {sec['B']:.3f}s  C reference {sec['C']:.3f}s  "
-          f"(median of {args.runs}, {args.frames} frames, {args.steps} steps, latent {args.size}x{args.size}, "
-          f"{args.model} UNet, {args.device}, {result['torch_threads']} threads, attention "
-          f"{result['attention']['comfyui']})")
-    for name, r in figures.items():
-        print(f"{name:26s} {r['value']:.3f}  (per-run {r['per_run_min']:.3f}..{r['per_run_max']:.3f})")
-    print(f"{LONG_FRAMES} frames, {long_steps} steps: ours {long['seconds']['ours']:.2f}s "
-          f"({work_long['ours']['frame_steps']} frame-steps, {work_long['ours']['unet_calls']} UNet calls)  "
-          f"reference recipe {long['seconds']['reference']:.2f}s ({work_long['reference']['frame_steps']} "
-          f"frame-steps, {work_long['reference']['unet_calls']} UNet calls)")
-    for f, m in zip(frame_counts, memory):
-        print(f"D chunks of {args.chunk}: {f:4d} frames  {m['seconds']:.2f}s  {m['seconds'] / f:.4f}s/frame  "
-              f"peak {m['peak_bytes'] / 2**20:.0f} MiB")
+    print("\n".join(lines))
     print(json.dumps(result))
-
 
 if __name__ == "__main__":
     main()

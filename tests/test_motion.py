@@ -125,6 +125,29 @@ def test_128_frames_in_chunks(tiny):
     assert out.shape[0] == 128 and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("frames,steps,chunk", [(8, 50, 0), (8, 50, 3), (20, 10, 8)])
+def test_work_is_the_methods_count(tiny, frames, steps, chunk):
+    """Counted UNet rows: frame 0 alone up to the warp step, then every frame from the joint start (5 + 48 x 8 = 389
+    frame-steps at 50 steps, against 400 for a plain batch), chunks or not: frame 0 is never re-run per chunk."""
+    calls, rows = [], []
+
+    def count(module, args, kwargs):
+        calls.append(1)
+        rows.append((args[0] if args else kwargs["x"]).shape[0])
+
+    plan = phases(steps, 44, 47)
+    handle = tiny.model.diffusion_model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        video(tiny, frames=frames, steps=steps, frames_per_chunk=chunk)
+    finally:
+        handle.remove()
+    chunks = 1 if chunk in (0, frames) else -(-frames // chunk)
+    assert sum(rows) // 2 == plan.warp_at + (steps - plan.joint_start) * frames  # 2 rows per frame: cfg
+    assert len(calls) == plan.warp_at + (steps - plan.joint_start) * chunks
+    if (frames, steps) == (8, 50):
+        assert sum(rows) // 2 == 389
+
+
 def test_progress_counts_every_step_of_every_phase(tiny):
     seen = []
     video(tiny, frames=3, steps=50, progress=lambda done, total, x0: seen.append((done, total)))
