@@ -66,3 +66,11 @@ def pytest_runtest_makereport(item, call):
     server = item.funcargs.get("comfy_server") if hasattr(item, "funcargs") else None
     if report.failed and server is not None:
         report.sections.append(("ComfyUI server log (tail)", server.log()[-8000:]))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny SD1.5-architecture UNet (seeded random weights), one per test module (test_ip2p has its own)."""
+    from tiny_models import tiny_unet_patcher
+
+    return tiny_unet_patcher(seed=0)

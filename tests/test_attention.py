@@ -128,13 +128,6 @@ def test_clones_get_their_own_patch_and_foreign_patches_stay(tiny):
     assert copy.deepcopy(find_cross_frame(first.model_options)).settings() == find_cross_frame(first.model_options).settings()
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from tiny_models import tiny_unet_patcher
-
-    return tiny_unet_patcher(seed=0)
-
-
 def test_frame_zero_unchanged_and_every_frame_reads_frame_zero_in_the_unet(tiny):
     """In the real UNet: frame 0's output is what it would be alone; a frame's output does not depend on the other
     non-anchor frames (it sees only itself and frame 0)."""

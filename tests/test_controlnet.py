@@ -15,22 +15,13 @@ from t2vz.attention.chunking import add_controls
 from t2vz.attention.control import (MISMATCH_REPEAT, MISMATCH_STRIDE, PREPROCESS_CANNY, VideoControl,
                                     call_hint_indices, canny_edges, check_control_net, hint_indices)
 from t2vz.motion import sample_video
+from checks import assert_close_rel
 from tiny_controlnet import tiny_control_net
 from tiny_models import conditioning, tiny_unet_patcher
 from windows import with_windows
 
 LATENT = 4  # latent side: hints are 32x32 pixels (small: the tests run on a shared CPU)
 POS_EMB, NEG_EMB = conditioning(1)[0][0], conditioning(2)[0][0]
-
-
-def assert_close_rel(actual, expected, rel=1e-5):
-    err = ((actual - expected).abs().max() / expected.abs().max()).item()
-    assert err < rel, f"max relative difference {err:.2e}"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_unet_patcher(seed=0)
 
 
 @pytest.fixture(scope="module")

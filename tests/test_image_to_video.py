@@ -8,14 +8,9 @@ import torch
 
 from t2vz.motion import initial_noise, phases, sample_video
 from t2vz.motion.first_frame import held_steps
-from tiny_models import conditioning, tiny_unet_patcher
+from tiny_models import conditioning
 
 POS, NEG = conditioning(1), conditioning(2)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_unet_patcher(seed=0)
 
 
 def image(h=8, w=8, seed=3):

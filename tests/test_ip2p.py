@@ -15,17 +15,12 @@ from t2vz.motion.instruct_pix2pix import (decode_frames, edit_video, encode_fram
                                           ip2p_sigmas, select_frames)
 from t2vz.motion.noise import frame_shared_sampler, shared_noise_sampler
 from t2vz.motion.sampler import video_model
+from checks import assert_close_rel
 from tiny_ip2p import IP2P_CHECKPOINT_NAME, moving_square_frames, tiny_ip2p_checkpoint, tiny_ip2p_patcher, tiny_vae
 from tiny_models import conditioning, tiny_unet_patcher
 
 POS, NEG = conditioning(1), conditioning(2)
 SD15_SCALE = 0.18215  # SD1.5's latent format: LATENT = model space / 0.18215
-
-
-def assert_close_rel(actual, expected, rel=1e-5):
-    """Float-rounding agreement: max |difference| within ``rel`` of the largest value."""
-    err = ((actual - expected).abs().max() / expected.abs().max()).item()
-    assert err < rel, f"max relative difference {err:.2e}"
 
 
 def image_latents(frames=4, h=8, w=8, seed=0, same=False):

@@ -6,22 +6,12 @@ import math
 import pytest
 import torch
 
-from t2vz.motion import Motion, frame_affines, phases, sample_video, warp_anchor, warp_frames
-from tiny_models import conditioning, tiny_unet_patcher
+from t2vz.motion import frame_affines, phases, sample_video, warp_anchor, warp_frames
+from checks import assert_close_rel
+from tiny_models import conditioning
 from windows import with_windows
 
 POS, NEG = conditioning(1), conditioning(2)
-
-
-def assert_close_rel(actual, expected, rel=1e-5):
-    """Float-rounding agreement: max |difference| within ``rel`` of the largest value (latents here reach ~100)."""
-    err = ((actual - expected).abs().max() / expected.abs().max()).item()
-    assert err < rel, f"max relative difference {err:.2e}"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_unet_patcher(seed=0)
 
 
 def video(model, frames=4, h=8, w=8, steps=6, **kw):

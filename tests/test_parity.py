@@ -12,12 +12,7 @@ import pytest
 import torch
 
 from reference import alphas_cumprod, ddim_scheduler, reference_pipeline
-from tiny_models import conditioning, diffusers_unet, tiny_unet_patcher
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_unet_patcher(seed=0)
+from tiny_models import conditioning, diffusers_unet
 
 
 @pytest.mark.parametrize("height,width", [(64, 64), (24, 40), (33, 47), (128, 128)])
