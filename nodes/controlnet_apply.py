@@ -21,9 +21,9 @@ class VideoControlNetApply(io.ComfyNode):
             category="T2V-Zero",
             description=(
                 "Applies a ControlNet to a video: frame k follows control image k (pose skeleton, depth map, "
-                "edges...), also when Motion Latent Sampler runs the frames in chunks or context windows hand the model a part "
-                "of the video (core Apply ControlNet would give every part the first images). Cross-frame attention "
-                "acts inside the ControlNet too, as in the paper. " + RECIPE),
+                "edges...), also when frame chunks or context windows hand the model a part of the video (core "
+                "Apply ControlNet would give every part the first images). Cross-frame attention acts inside the "
+                "ControlNet too, as in the paper. " + RECIPE),
             inputs=[
                 io.Conditioning.Input("positive", tooltip="The prompt's conditioning (CLIPTextEncode)."),
                 io.Conditioning.Input("negative", tooltip="The negative prompt's conditioning (CLIPTextEncode)."),
