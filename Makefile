@@ -1,9 +1,12 @@
 # Two commands: `make demo` (set up + render the text-to-video workflow to an .mp4) and `make test`.
-HOST ?= $(CURDIR)/.host
+# COMFYUI=0.33.0 (default, today's) or COMFYUI=0.3.75 (the oldest supported); each gets a host folder of its own.
+COMFYUI ?= 0.33.0
+HOST ?= $(CURDIR)/.host$(if $(filter-out 0.33.0,$(COMFYUI)),-$(COMFYUI))
 PY := $(HOST)/venv/bin/python
 export T2VZ_HOST := $(HOST)
+export T2VZ_COMFYUI := $(COMFYUI)
 
-.PHONY: host browser demo test serve bench clean-host
+.PHONY: host browser packs demo test serve bench clean-host
 
 host:
 	bash scripts/install_host.sh
@@ -11,10 +14,13 @@ host:
 browser:  # Chromium for the browser tests (apt-get when absent)
 	bash scripts/install_chromium.sh
 
+packs:  # AnimateDiff-Evolved and VideoHelperSuite, for the tests only
+	bash scripts/install_test_packs.sh
+
 demo: host
 	$(PY) scripts/demo.py
 
-test: host browser
+test: host browser packs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: host

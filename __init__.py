@@ -1,13 +1,22 @@
 """ComfyUI node pack: Text2Video-Zero (zero-shot video with any text-to-image diffusion model)."""
-from comfy_api.latest import ComfyExtension, io
+import logging
 
+from .attention.host import comfyui_version, unsupported_reason
 
-class T2VZeroExtension(ComfyExtension):
-    async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        from .nodes import NODES
+_unsupported = unsupported_reason(comfyui_version())
 
-        return NODES
+if _unsupported:
+    # One clear line instead of an import traceback; ComfyUI loads the other packs and keeps running.
+    logging.getLogger("t2v-zero").error(_unsupported)
+    NODE_CLASS_MAPPINGS = {}
+else:
+    from comfy_api.latest import ComfyExtension, io
 
+    class T2VZeroExtension(ComfyExtension):
+        async def get_node_list(self) -> list[type[io.ComfyNode]]:
+            from .nodes import NODES
 
-async def comfy_entrypoint() -> T2VZeroExtension:
-    return T2VZeroExtension()
+            return NODES
+
+    async def comfy_entrypoint() -> T2VZeroExtension:
+        return T2VZeroExtension()

@@ -27,6 +27,7 @@ import comfy.controlnet
 from .chunking import DEFERRED_CONTROLS_KEY, find_frame_chunker
 from .cross_frame import CrossFrameAttention
 from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids
+from .host import core_window_total_frames
 
 MISMATCH_ERROR = "error"
 MISMATCH_REPEAT = "repeat"
@@ -61,8 +62,8 @@ def video_length(options: dict, frames: int, partial: bool) -> int | None:
     ad_params = options.get("ad_params")
     if isinstance(ad_params, dict) and ad_params.get("full_length") is not None:
         return int(ad_params["full_length"])
-    total = getattr(options.get("context_window"), "total_frames", None)
-    return int(total) if total is not None else None
+    window = options.get("context_window")
+    return core_window_total_frames(window) if window is not None else None
 
 
 def hint_indices(frame_ids: list[int], hints: int, total: int | None, mode: str = MISMATCH_ERROR) -> list[int]:

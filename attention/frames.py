@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .host import core_window_frame_ids
+
 FRAMES_KEY = "t2vz_frames"
 """transformer_options key: global frame indices of the frames in each chunk of this call (set by FrameChunker)."""
 
@@ -23,7 +25,7 @@ def frames_per_chunk(batch: int, cond_or_uncond: Sequence[int] | None) -> tuple[
 def window_frame_ids(options: dict, frames: int) -> list[int] | None:
     """Global indices of a context window's frames, or None when the model sees the whole video.
 
-    Reads ComfyUI's core context windows (``context_window.index_list``) and AnimateDiff-Evolved's
+    Reads ComfyUI's core context windows (``context_window``, attention/host.py) and AnimateDiff-Evolved's
     (``ad_params["sub_idxs"]``). A list whose length does not match the frame count is ignored: it belongs to
     another dimension (e.g. a window over time in a video model).
     """
@@ -34,7 +36,7 @@ def window_frame_ids(options: dict, frames: int) -> list[int] | None:
             return ids
     window = options.get("context_window")
     if window is not None and getattr(window, "dim", 0) == 0:
-        ids = [int(i) for i in getattr(window, "index_list", [])]
+        ids = core_window_frame_ids(window)
         if len(ids) == frames:
             return ids
     return None

@@ -1,4 +1,4 @@
-"""Writes workflows/*.json (UI format, frontend 1.32) from the compact description below and the real /object_info
+"""Writes workflows/*.json (UI format, frontend 1.48) from the compact description below and the real /object_info
 (widget order, outputs, defaults), so the shipped files always match the nodes.
 
 Run from the repo root with the host installed: .host/venv/bin/python scripts/build_workflows.py
@@ -19,7 +19,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from workflow_api import ordered_inputs, to_api, widget_names, widget_values  # noqa: E402
 
-FRONTEND = "1.32.9"
+BUILT_ON = "0.33.0"  # the ComfyUI whose /object_info the shipped files are written from, and its frontend:
+FRONTEND = "1.48.7"  # older supported ComfyUIs load them too (tests/test_workflows.py, tests/test_browser.py)
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 CHECKPOINT_URL = ("https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5/resolve/main/"
                   "v1-5-pruned-emaonly.safetensors")

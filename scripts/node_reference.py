@@ -16,7 +16,8 @@ README = REPO / "README.md"
 START = "<!-- node-reference:start (scripts/node_reference.py writes this part) -->"
 END = "<!-- node-reference:end -->"
 CATEGORY = "T2V-Zero"  # every pack node's category (or a sub-category of it)
-MAX_OPTIONS = 8  # longer option lists (samplers, schedulers) are summarised
+MAX_OPTIONS = 8  # longer option lists (samplers, schedulers) are summarised ...
+SHOWN_OPTIONS = 4  # ... by their first names: ComfyUI versions add names further down (0.33: 44 samplers, 0.3.75: 42)
 
 
 def pack_nodes(object_info: dict) -> list[tuple[str, dict]]:
@@ -43,8 +44,9 @@ def _kind(spec: list) -> str:
     options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     choices = kind if isinstance(kind, list) else options.get("options") if kind == "COMBO" else None
     if choices is not None:
-        shown = ", ".join(f"`{c}`" for c in choices[:MAX_OPTIONS])
-        more = f" … ({len(choices)} in all)" if len(choices) > MAX_OPTIONS else ""
+        long = len(choices) > MAX_OPTIONS
+        shown = ", ".join(f"`{c}`" for c in choices[:SHOWN_OPTIONS if long else MAX_OPTIONS])
+        more = " … (the running ComfyUI's list)" if long else ""
         return f"one of {shown}{more}"
     if kind in ("INT", "FLOAT") and ("min" in options or "max" in options):
         return f"{kind} {options.get('min', '')}…{options.get('max', '')}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ class PromptError(RuntimeError):
 
 class ComfyServer:
     def __init__(self, comfy_dir: Path, workdir: Path, model_dirs: dict[str, Path], python: str | None = None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None):
         self.comfy_dir = Path(comfy_dir)
         self.workdir = Path(workdir)
         self.port = free_port()
@@ -40,6 +41,7 @@ class ComfyServer:
         self.python = python or sys.executable
         self.model_dirs = model_dirs
         self.extra_args = extra_args or []
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180.0) -> "ComfyServer":
@@ -47,6 +49,7 @@ class ComfyServer:
             d.mkdir(parents=True, exist_ok=True)
         paths = self.workdir / "extra_model_paths.yaml"
         lines = ["t2vz_tests:", f"    base_path: {self.workdir}"]
+        # "custom_nodes" here adds a folder of packs to ComfyUI's custom node search path, as for model folders
         lines += [f"    {kind}: {path}" for kind, path in self.model_dirs.items()]
         paths.write_text("\n".join(lines) + "\n")
         cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
@@ -54,8 +57,11 @@ class ComfyServer:
                "--temp-directory", str(self.workdir / "temp"), "--user-directory", str(self.workdir / "user"),
                "--database-url", f"sqlite:///{self.workdir / 'user' / 'comfyui.db'}",
                "--extra-model-paths-config", str(paths), "--disable-auto-launch", *self.extra_args]
+        if self.log_path.exists():  # a restart keeps the earlier run's log beside the new one
+            runs = len(list(self.workdir.glob("server.log.*")))
+            self.log_path.rename(self.workdir / f"server.log.{runs + 1}")
         self._log = open(self.log_path, "wb")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.proc = subprocess.Popen(cmd, cwd=self.comfy_dir, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -91,6 +97,15 @@ class ComfyServer:
     def get(self, path: str, timeout: float = 30):
         with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
             return json.loads(r.read())
+
+    def post_text(self, path: str, text: str, timeout: float = 600) -> tuple[int, str]:
+        """POST a plain-text body; (status, answer text), also for error statuses."""
+        req = urllib.request.Request(self.url + path, data=text.encode(), headers={"Content-Type": "text/plain"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode(errors="replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(errors="replace")
 
     def post(self, path: str, body: dict, timeout: float = 30):
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
@@ -132,3 +147,17 @@ def _error_text(status: dict) -> str:
         if kind == "execution_error":
             return f"{data.get('node_type')}: {data.get('exception_message')}"
     return json.dumps(status)[:2000]
+
+
+def fresh_comfyui(comfy: Path, dest: Path) -> Path:
+    """A copy of the ComfyUI at ``comfy`` without its custom nodes and run-time folders (its stock custom_nodes
+    files stay): a stock ComfyUI, as a new user has it."""
+    runtime = {"user", "output", "temp", "__pycache__"}
+    shutil.copytree(comfy, dest, symlinks=True,
+                    ignore=lambda folder, names: [n for n in names if n in runtime or
+                                                  (Path(folder) == comfy and n == "custom_nodes")])
+    (dest / "custom_nodes").mkdir()
+    for stock in (comfy / "custom_nodes").iterdir():
+        if stock.is_file() and not stock.is_symlink():
+            shutil.copy2(stock, dest / "custom_nodes" / stock.name)
+    return dest

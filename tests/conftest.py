@@ -8,7 +8,18 @@ import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HOST = Path(os.environ.get("T2VZ_HOST") or REPO / ".host")
+
+
+def _host() -> Path:
+    """$T2VZ_HOST, else the host whose venv runs these tests (.host-0.3.75/venv/bin/python -m pytest), else .host."""
+    if os.environ.get("T2VZ_HOST"):
+        return Path(os.environ["T2VZ_HOST"])
+    running = Path(sys.prefix).parent
+    return running if (running / "ComfyUI" / "main.py").exists() else REPO / ".host"
+
+
+HOST = _host()
+os.environ["T2VZ_HOST"] = str(HOST)  # the tiny-model cache (tests/tiny_models.py) and child processes use it too
 COMFY = HOST / "ComfyUI"
 
 if not (COMFY / "main.py").exists():

@@ -29,3 +29,13 @@ def reference_pipeline(unet, positive: torch.Tensor, negative: torch.Tensor):
 
 def alphas_cumprod(timestep: int) -> float:
     return float(ddim_scheduler().alphas_cumprod[timestep])
+
+
+def reference_module():
+    """The module of diffusers' TextToVideoZeroPipeline (its warp, its CrossFrameAttnProcessor...): under
+    pipelines/text_to_video_synthesis/ up to 0.33, pipelines/deprecated/text_to_video_synthesis/ since, same code."""
+    import importlib  # noqa: PLC0415
+
+    from diffusers import TextToVideoZeroPipeline  # noqa: PLC0415
+
+    return importlib.import_module(TextToVideoZeroPipeline.__module__)

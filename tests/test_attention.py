@@ -95,6 +95,19 @@ def test_window_before_frame_zero_falls_back_with_a_warning(caplog):
     assert "standard_static" in caplog.text
 
 
+def test_core_window_rows_include_the_causal_anchor_frame():
+    """ComfyUI 0.33's core context windows may prepend the frame before the window (causal_window_fix) without
+    listing it in index_list: the rows are that frame, then the window's."""
+    from t2vz.attention import window_frame_ids
+
+    window = type("W", (), {"index_list": [5, 6, 7], "dim": 0})()
+    assert window_frame_ids({"context_window": window}, 3) == [5, 6, 7]
+    window.causal_anchor_index = 4
+    assert window_frame_ids({"context_window": window}, 4) == [4, 5, 6, 7]
+    window.causal_anchor_index = -1  # none before the first window
+    assert window_frame_ids({"context_window": window}, 3) == [5, 6, 7]
+
+
 def test_cache_does_not_leak_between_steps():
     patch = CrossFrameAttention()
     token = torch.zeros(2)
@@ -110,7 +123,7 @@ def test_chunk_positions_put_the_anchor_chunk_first():
     assert chunk_positions(list(range(4)), 0) == [[0, 1, 2, 3]]
 
 
-def test_clones_get_their_own_patch_and_foreign_patches_stay(tiny):
+def test_clones_keep_the_settings_and_foreign_patches_stay(tiny):
     def foreign(n, c, v, o):
         return n, c, v
 
@@ -123,9 +136,13 @@ def test_clones_get_their_own_patch_and_foreign_patches_stay(tiny):
     assert find_cross_frame(second.model_options).strength == 1.0
     assert find_cross_frame(first.model_options).strength == 0.5
     assert find_cross_frame(base.model_options) is None
+    # ModelPatcher.clone() deep-copies the patch (ComfyUI 0.3.75) or shares it (0.33): either way the clone carries
+    # the same settings, and a copy starts with a cache of its own
     clone = first.clone()
-    assert find_cross_frame(clone.model_options) is not find_cross_frame(first.model_options)
-    assert copy.deepcopy(find_cross_frame(first.model_options)).settings() == find_cross_frame(first.model_options).settings()
+    assert find_cross_frame(clone.model_options).settings() == find_cross_frame(first.model_options).settings()
+    copied = copy.deepcopy(find_cross_frame(first.model_options))
+    assert copied.settings() == find_cross_frame(first.model_options).settings()
+    assert copied.cache is not find_cross_frame(first.model_options).cache
 
 
 def test_frame_zero_unchanged_and_every_frame_reads_frame_zero_in_the_unet(tiny):

@@ -134,10 +134,21 @@ def test_stride_needs_the_video_length():
         hint_indices([3, 4], 8, None, MISMATCH_STRIDE)
 
 
-@pytest.mark.parametrize("cond_or_uncond", [[0], [1, 0], [1, 0, 0]])
-def test_frame_ids_of_a_call(cond_or_uncond):
+def core_window(index_list: list[int], total: int):
+    """ComfyUI's own context window object for frames ``index_list`` of ``total`` (0.3.75's takes no total_frames;
+    0.33's needs it)."""
+    import inspect
+
     import comfy.context_windows
 
+    window_class = comfy.context_windows.IndexListContextWindow
+    if "total_frames" in inspect.signature(window_class).parameters:
+        return window_class(index_list, total_frames=total)
+    return window_class(index_list)
+
+
+@pytest.mark.parametrize("cond_or_uncond", [[0], [1, 0], [1, 0, 0]])
+def test_frame_ids_of_a_call(cond_or_uncond):
     chunks = len(cond_or_uncond)
     base = {"cond_or_uncond": cond_or_uncond}
     assert call_hint_indices(base, 4 * chunks, chunks, 4, "error") == ([0, 1, 2, 3], [0, 1, 2, 3], chunks)
@@ -147,8 +158,12 @@ def test_frame_ids_of_a_call(cond_or_uncond):
     assert call_hint_indices(ade, 3 * chunks, chunks, 8, "error")[1] == [6, 7, 0]
     with pytest.raises(ValueError, match="9 control images for a video of 8 frames"):
         call_hint_indices(ade, 3 * chunks, chunks, 9, "error")
-    core = dict(base, context_window=comfy.context_windows.IndexListContextWindow([2, 3, 4]))
+    core = dict(base, context_window=core_window([2, 3, 4], 8))
     assert call_hint_indices(core, 3 * chunks, chunks, 8, "error")[1] == [2, 3, 4]
+    # ComfyUI 0.33's causal_window_fix hands the model frame 1 too, ahead of the window's own frames
+    causal = core_window([2, 3, 4], 8)
+    causal.causal_anchor_index = 1
+    assert call_hint_indices(dict(base, context_window=causal), 4 * chunks, chunks, 8, "error")[1] == [1, 2, 3, 4]
     # a lone frame without indices is frame 0 (MotionLatentSampler's first phases), whatever the hint count
     assert call_hint_indices(base, chunks, chunks, 8, "error")[1] == [0]
 
@@ -219,7 +234,7 @@ def test_native_controlnet_gives_a_window_the_first_hints(control_net):
     import comfy.context_windows
 
     hints = frames(8)
-    window = comfy.context_windows.IndexListContextWindow([4, 5, 6, 7])
+    window = core_window([4, 5, 6, 7], 8)
     options = {"cond_or_uncond": [1, 0], "context_window": window}
     native = control_net.copy().set_cond_hint(hints, 1.0)
     ours = VideoControl(control_net, hints)

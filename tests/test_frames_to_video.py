@@ -46,8 +46,12 @@ def folders(tmp_path):
 
 def node(prompt=PROMPT, extra=None):
     """The node class as the executor prepares it, with the hidden prompt/workflow."""
+    from comfy_api.latest import io
+
     extra = {"workflow": WORKFLOW} if extra is None else extra
-    return FramesToVideo.PREPARE_CLASS_CLONE({"PROMPT": prompt, "EXTRA_PNGINFO": extra})
+    cls = FramesToVideo.PREPARE_CLASS_CLONE(None)  # its argument differs between ComfyUI versions; None works in all
+    cls.hidden = io.HiddenHolder.from_dict({"PROMPT": prompt, "EXTRA_PNGINFO": extra})
+    return cls
 
 
 def run(images=None, frame_rate=8.0, format="mp4", quality=19, loop_count=0, pingpong=False,
@@ -260,6 +264,13 @@ def test_disable_metadata_is_respected(folders, monkeypatch):
     assert 0x0110 not in facts["exif"]
 
 
+def core_codec_auto(save_video):
+    """Core SaveVideo's codec "auto": a plain combo value, or (ComfyUI 0.33) a dynamic combo's value dict."""
+    (codec,) = [i for i in save_video.GET_SCHEMA().inputs if i.id == "codec"]
+    dynamic = any(kind.__qualname__ == "DynamicCombo.Input" for kind in type(codec).__mro__)
+    return {"codec": "auto"} if dynamic else "auto"
+
+
 @pytest.mark.parametrize("format", list(EXPECTED))
 def test_video_output_feeds_core_save_video(folders, format):
     from comfy_extras.nodes_video import SaveVideo
@@ -267,8 +278,8 @@ def test_video_output_feeds_core_save_video(folders, format):
     out = run(synthetic_frames(N, 32, 48), format=format, pingpong=True)  # core's own h264 writer needs even sizes
     video = out.args[1]
     assert video.get_components().images.shape[0] == 2 * N - 2
-    SaveVideo.PREPARE_CLASS_CLONE({}).execute(video, "core/saved", "mp4" if format in ("gif", "webp") else "auto",
-                                              "auto")
+    SaveVideo.PREPARE_CLASS_CLONE(None).execute(video, "core/saved", "mp4" if format in ("gif", "webp") else "auto",
+                                                core_codec_auto(SaveVideo))
     saved = sorted((folders / "output" / "core").iterdir())
     assert len(saved) == 1 and len(decode(saved[0])[0]) == 2 * N - 2
 

@@ -1,22 +1,37 @@
-"""ComfyUI-Manager's install, as a user gets it: a fresh ComfyUI (a copy of the host's, without its custom nodes), the
-pack `git clone`d into custom_nodes under its repository's name, `pip install -r requirements.txt` (into the host
-venv, where it is already satisfied), then the server starts with the pack's nodes and lists its workflows as
-templates.
+"""ComfyUI-Manager's install, for real: the pack as a user gets it by giving the Manager its git URL.
 
-What is cloned is the working tree as the next commit would hold it (tests/pack_tree.py: tracked files plus untracked
-ones git does not ignore, committed into a scratch repository): a file the pack needs but git ignores fails here.
+The repository is the working tree as the next commit would hold it (tests/pack_tree.py: tracked files plus untracked
+ones git does not ignore), served as a bare clone over plain HTTP on 127.0.0.1 (git's "dumb" protocol): a file:// URL
+will not do, because the Manager's URL check wants a host. A fresh ComfyUI (a copy of the host's, without its custom
+nodes) gets the pack from ComfyUI-Manager 4.2.2 (comfyui_manager on PyPI, as ComfyUI 0.33's manager_requirements.txt
+pins it):
+- where ComfyUI starts the Manager itself (--enable-manager, ComfyUI 0.33): through the running server, with the
+  Manager's legacy UI, whose "Install via Git URL" is the route POST /v2/customnode/install/git_url (the new UI has no
+  install by URL);
+- on ComfyUI 0.3.75, which cannot start it: with the same Manager's command line, `cm-cli install <url>`.
+The Manager clones the pack into custom_nodes/<repository name> and pip-installs its requirements.txt; then the
+server restarts with every node of the pack and lists its workflows as templates.
+
+Offline, as behind a firewall: the Manager's config.ini sets network_mode = offline, which skips its start-up download
+of the custom-node lists (raw.githubusercontent.com) and of the registry (api.comfy.org); the clone and pip reach
+only 127.0.0.1 and the installed packages. allow_git_url_install = true is the Manager's own switch for installs by
+URL (off by default); a user sets it the same way.
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import json
-import shutil
+import os
 import subprocess
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from comfy_server import ComfyServer
+from comfy_server import ComfyServer, fresh_comfyui
 from conftest import COMFY, HOST
 from pack_tree import REPO, export_repository, git
 from test_server import PACK_NODES
@@ -26,46 +41,105 @@ try:
 except ImportError:  # Python 3.10: tomlkit comes with comfy-cli (tests/requirements.txt)
     import tomlkit as tomllib
 
-# ComfyUI-Manager clones into custom_nodes/<repository name>, e.g. ComfyUI-T2V-Zero: another folder name than the
+# The Manager clones into custom_nodes/<repository name>, e.g. ComfyUI-T2V-Zero: another folder name than the
 # development host's link, which also checks that nothing depends on the folder's name.
 CLONE_NAME = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]["Repository"].rstrip("/")
 CLONE_NAME = CLONE_NAME.rsplit("/", 1)[-1].removesuffix(".git")
 PYTHON = str(HOST / "venv" / "bin" / "python")
 # the development host's link to this repository (scripts/install_host.sh)
 COMFY_LINK = next((p.name for p in (COMFY / "custom_nodes").iterdir() if p.resolve() == REPO), "t2v-zero")
+# ComfyUI 0.33 starts ComfyUI-Manager itself; 0.3.75 has no such flag
+MANAGER_IN_COMFYUI = "--enable-manager-legacy-ui" in (COMFY / "comfy" / "cli_args.py").read_text()
+MANAGER_CONFIG = """[default]
+network_mode = offline
+allow_git_url_install = true
+security_level = normal
+use_uv = false
+file_logging = false
+"""
+OFFLINE_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}  # the Manager runs `pip list` at start-up
 
 
-def fresh_comfyui(dest: Path) -> Path:
-    """The host's ComfyUI without its custom nodes and run-time folders (its stock custom_nodes files stay)."""
-    runtime = {"user", "output", "temp", "__pycache__"}
-    shutil.copytree(COMFY, dest, symlinks=True,
-                    ignore=lambda folder, names: [n for n in names if n in runtime or
-                                                  (Path(folder) == COMFY and n == "custom_nodes")])
-    (dest / "custom_nodes").mkdir()
-    for stock in (COMFY / "custom_nodes").iterdir():
-        if stock.is_file() and not stock.is_symlink():
-            shutil.copy2(stock, dest / "custom_nodes" / stock.name)
-    return dest
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def pack_repository(tmp_path_factory):
+    """(URL of the pack's git repository served on 127.0.0.1, its commit)."""
+    root = tmp_path_factory.mktemp("git-server")
+    source = export_repository(root / "export")
+    bare = root / "www" / f"{CLONE_NAME}.git"
+    git("clone", "-q", "--bare", str(source), str(bare), cwd=root)
+    git("update-server-info", cwd=bare)  # what a dumb-HTTP client reads
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(root / "www")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{CLONE_NAME}.git", git("rev-parse", "HEAD", cwd=source).strip()
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, pack_repository):
+    url, _ = pack_repository
     root = tmp_path_factory.mktemp("manager-install")
-    source = export_repository(root / "upstream")
-    comfy = fresh_comfyui(root / "ComfyUI")
-    pack = comfy / "custom_nodes" / CLONE_NAME
-    git("clone", "-q", "--recursive", source.as_uri(), str(pack), cwd=root)  # what the Manager runs
-    pip = subprocess.run([PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r",
-                          str(pack / "requirements.txt")], capture_output=True, text=True)
-    server = ComfyServer(comfy, root / "run", {}, python=PYTHON)
-    server.start()
-    yield {"pack": pack, "pip": pip, "server": server}
+    comfy = fresh_comfyui(COMFY, root / "ComfyUI")
+    run = root / "run"
+    for user_dir in (run / "user", comfy / "user"):  # the server's --user-directory; cm-cli's default
+        (user_dir / "__manager").mkdir(parents=True)
+        (user_dir / "__manager" / "config.ini").write_text(MANAGER_CONFIG)
+    started = time.time()
+    if MANAGER_IN_COMFYUI:
+        server = ComfyServer(comfy, run, {}, python=PYTHON, env=OFFLINE_ENV,
+                             extra_args=["--enable-manager", "--enable-manager-legacy-ui"])
+        server.start()
+        with urllib.request.urlopen(server.url + "/v2/manager/version", timeout=30) as answer:
+            manager = answer.read().decode()
+        status, text = server.post_text("/v2/customnode/install/git_url", url)
+        listed = server.get("/v2/customnode/installed")
+        install_log = server.log()
+        server.stop()
+        how = {"manager": manager, "status": status, "answer": text, "listed": listed, "log": install_log}
+    else:
+        done = subprocess.run([PYTHON, "-m", "cm_cli", "install", url], capture_output=True, text=True, timeout=900,
+                              env=dict(os.environ, COMFYUI_PATH=str(comfy), **OFFLINE_ENV))
+        server = ComfyServer(comfy, run, {}, python=PYTHON)
+        how = {"status": done.returncode, "log": done.stdout + done.stderr}
+    how["seconds"] = time.time() - started
+    server.start()  # the restart the Manager asks for
+    yield {"comfy": comfy, "pack": comfy / "custom_nodes" / CLONE_NAME, "server": server, **how}
     server.stop()
 
 
-def test_pip_install_of_the_requirements_succeeds(installed):
-    pip = installed["pip"]
-    assert pip.returncode == 0, pip.stdout + pip.stderr
+def test_the_manager_cloned_the_pack_from_its_url(installed, pack_repository):
+    url, commit = pack_repository
+    pack = installed["pack"]
+    assert (pack / ".git").is_dir(), f"the Manager did not clone the pack:\n{installed['log'][-6000:]}"
+    assert git("remote", "get-url", "origin", cwd=pack).strip() == url
+    assert git("rev-parse", "HEAD", cwd=pack).strip() == commit
+    if MANAGER_IN_COMFYUI:
+        assert installed["manager"].strip() == "V4.2.2", installed["manager"]
+        assert installed["status"] == 200, (installed["answer"], installed["log"][-6000:])
+        assert installed["listed"][CLONE_NAME]["enabled"] is True, installed["listed"]
+        # offline as configured: no attempt to reach GitHub or the registry at start-up
+        assert "raw.githubusercontent.com" not in installed["log"] and "api.comfy.org" not in installed["log"]
+    else:
+        assert installed["status"] == 0, installed["log"]
+
+
+def test_the_manager_installed_the_requirements(installed):
+    """The Manager pip-installs requirements.txt line by line; every one is importable by the server's Python."""
+    names = {"opencv-python-headless": "cv2", "kornia": "kornia", "einops": "einops", "numpy": "numpy"}
+    lines = [line.split("#")[0].strip() for line in (installed["pack"] / "requirements.txt").read_text().splitlines()]
+    for line in filter(None, lines):
+        name = line.split(">")[0].split("=")[0].split("<")[0].strip()
+        assert name in names, f"add {name}'s import name to this test"
+        done = subprocess.run([PYTHON, "-c", f"import {names[name]}"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    if MANAGER_IN_COMFYUI:
+        assert "Install: pip packages" in installed["log"] or "requirements.txt" in installed["log"], \
+            installed["log"][-6000:]
 
 
 def test_the_clone_imports_without_errors(installed):
@@ -85,10 +159,9 @@ def test_the_clone_has_every_node_of_the_working_tree(installed, comfy_server):
     assert cloned == developed, f"missing from the clone: {developed - cloned}, only in the clone: {cloned - developed}"
 
 
-
 @pytest.mark.parametrize("where", ["clone", "host"])
 def test_template_listing_names_every_workflow_under_the_pack(installed, comfy_server, where):
-    """ComfyUI 0.3.75 lists custom_nodes/*/{example_workflows,example,examples,workflow,workflows}/*.json
+    """ComfyUI lists custom_nodes/*/{example_workflows,example,examples,workflow,workflows}/*.json
     (app/custom_node_manager.py, not recursive) under the pack's folder name and serves the folder's files."""
     server, folder = (installed["server"], CLONE_NAME) if where == "clone" else (comfy_server, COMFY_LINK)
     shipped = sorted(p.stem for p in (REPO / "workflows").glob("*.json"))
@@ -122,4 +195,4 @@ def test_clone_is_what_git_would_publish():
 
     files = published_files()
     assert "__init__.py" in files and "pyproject.toml" in files and "requirements.txt" in files
-    assert not [f for f in files if f.startswith((".host/", "output/")) or "__pycache__" in f]
+    assert not [f for f in files if f.startswith((".host", "output/")) or "__pycache__" in f]

@@ -324,12 +324,12 @@ def test_progress_counts_steps_and_cancel_stops_within_one(tiny):
 
 def _reference_pipeline(tiny, scheduler):
     from diffusers import AutoencoderKL, StableDiffusionInstructPix2PixPipeline
-    from diffusers.pipelines.text_to_video_synthesis.pipeline_text_to_video_zero import CrossFrameAttnProcessor2_0
+    from reference import reference_module
 
     from tiny_models import diffusers_unet
 
     unet = diffusers_unet(tiny)
-    unet.set_attn_processor(CrossFrameAttnProcessor2_0(batch_size=3))  # the reference's recipe for video IP2P
+    unet.set_attn_processor(reference_module().CrossFrameAttnProcessor2_0(batch_size=3))  # the reference's recipe for video IP2P
     # The VAE is never run (the image goes in as latents); the pipeline reads only its config.
     vae = AutoencoderKL(block_out_channels=(32, 32, 32, 32), down_block_types=("DownEncoderBlock2D",) * 4,
                         up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, layers_per_block=1)

@@ -11,17 +11,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reference import alphas_cumprod, ddim_scheduler, reference_pipeline
+from reference import alphas_cumprod, ddim_scheduler, reference_module, reference_pipeline
 from tiny_models import conditioning, diffusers_unet
 
 
 @pytest.mark.parametrize("height,width", [(64, 64), (24, 40), (33, 47), (128, 128)])
 @pytest.mark.parametrize("motion", [(12.0, 12.0), (-7.5, 3.0), (0.0, 20.0)])
 def test_warp_equals_reference(height, width, motion):
-    from diffusers.pipelines.text_to_video_synthesis.pipeline_text_to_video_zero import (
-        create_motion_field_and_warp_latents)
     from t2vz.motion import warp_anchor
 
+    create_motion_field_and_warp_latents = reference_module().create_motion_field_and_warp_latents
     anchor = torch.randn((1, 4, height, width), generator=torch.Generator().manual_seed(height * width))
     ids = list(range(1, 8))
     expected = create_motion_field_and_warp_latents(motion[0], motion[1], ids, anchor.repeat(len(ids), 1, 1, 1))
@@ -47,7 +46,7 @@ def test_renoise_equals_reference_forward_loop(tiny):
 
 def _cross_frame_unet_pair(tiny, frames, chunks):
     from diffusers.models.attention_processor import AttnProcessor2_0
-    from diffusers.pipelines.text_to_video_synthesis.pipeline_text_to_video_zero import CrossFrameAttnProcessor2_0
+    CrossFrameAttnProcessor2_0 = reference_module().CrossFrameAttnProcessor2_0
 
     unet = diffusers_unet(tiny)
     unet.set_attn_processor(CrossFrameAttnProcessor2_0(batch_size=chunks))

@@ -45,3 +45,41 @@ def test_bad_t0_t1_is_answered_and_server_keeps_running(comfy_server):
     assert comfy_server.alive()
     entry = comfy_server.run(text_to_video(frames=2, steps=4, seed=5))
     assert len(entry["outputs"]["7"]["images"]) == 2
+
+
+@pytest.mark.parametrize("found,refused", [("0.3.60", True), ("0.2.7", True), ("0.3.75", False), ("0.4.0", False),
+                                           ("0.10.1", False), ("0.33.0", False), ("1.0.0", False),
+                                           ("0.3.76-dev", False)])
+def test_the_version_gate_compares_numbers(found, refused):
+    """0.4 ... 0.38 follow 0.3.75: versions are compared as numbers ("0.10" sorts below "0.3" as text)."""
+    from t2vz.attention.host import unsupported_reason
+
+    reason = unsupported_reason(found)
+    assert (reason is not None) == refused
+    if refused:
+        assert found in reason and "0.3.75" in reason and "Fix" in reason
+
+
+def test_too_old_comfyui_gets_one_clear_line_and_keeps_running(tmp_path):
+    """A ComfyUI older than the supported range (here a copy of the host's that says 0.3.60 in comfyui_version.py):
+    one error line names both versions and the fix, no traceback, and the server runs with its own nodes."""
+    from comfy_server import ComfyServer, fresh_comfyui
+    from conftest import COMFY, HOST, REPO
+
+    comfy = fresh_comfyui(COMFY, tmp_path / "ComfyUI")
+    (comfy / "comfyui_version.py").write_text('__version__ = "0.3.60"\n')
+    (comfy / "custom_nodes" / "t2v-zero").symlink_to(REPO)
+    server = ComfyServer(comfy, tmp_path / "run", {}, python=str(HOST / "venv" / "bin" / "python"))
+    server.start()
+    try:
+        info = server.get("/object_info")
+        log = server.log()
+    finally:
+        server.stop()
+    assert "KSampler" in info and not [n for n in PACK_NODES if n in info]
+    lines = [line for line in log.splitlines() if "T2V-Zero needs ComfyUI" in line]
+    assert len(lines) == 1, log
+    assert "0.3.60" in lines[0] and "0.3.75" in lines[0] and "Fix: update ComfyUI" in lines[0]
+    # no traceback through the pack (ComfyUI's own extras may log theirs, e.g. without torchaudio) and no failed import
+    assert f'File "{comfy / "custom_nodes" / "t2v-zero"}' not in log, log
+    assert not [line for line in log.splitlines() if "IMPORT FAILED" in line and "t2v-zero" in line], log

@@ -85,12 +85,28 @@ NOTE_WORDS = {
 
 
 def test_shipped_files_are_what_the_generator_writes(object_info):
-    """A node gaining or reordering a widget shifts every saved widget value: regenerate, don't hand-edit."""
-    from build_workflows import render
+    """A node gaining or reordering a widget shifts every saved widget value: regenerate, don't hand-edit. The files
+    are written on the newest supported ComfyUI (build_workflows.BUILT_ON); on an older one they differ only by the
+    unlinked outputs that its core nodes do not have yet (e.g. 0.33's GetVideoComponents.bit_depth)."""
+    from build_workflows import BUILT_ON, render
+    from t2vz.attention.host import comfyui_version
 
     for name, text in render(object_info).items():
-        assert (REPO / "workflows" / name).read_text() == text, \
-            f"workflows/{name} is out of date. Fix: .host/venv/bin/python scripts/build_workflows.py"
+        shipped = (REPO / "workflows" / name).read_text()
+        if comfyui_version() == BUILT_ON:
+            assert shipped == text, f"workflows/{name} is out of date. Fix: .host/venv/bin/python scripts/build_workflows.py"
+        else:
+            assert outputs_known_to(json.loads(shipped), object_info) == json.loads(text), f"workflows/{name}"
+
+
+def outputs_known_to(workflow: dict, object_info: dict) -> dict:
+    """``workflow`` without the unlinked outputs that this ComfyUI's nodes lack."""
+    workflow = json.loads(json.dumps(workflow))
+    for node in workflow["nodes"]:
+        names = object_info.get(node["type"], {}).get("output_name")
+        if names is not None:
+            node["outputs"] = [o for o in node["outputs"] if o["name"] in names or o["links"]]
+    return workflow
 
 
 def test_text_to_video_workflow_has_the_reference_settings(object_info):

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# fetch_source.sh NAME DEST: puts the pinned tree of NAME (scripts/sources.txt) at DEST.
+#   T2VZ_THIRDPARTY  folder holding the tarballs (default: <repo>/../shared/thirdparty)
+# From the tarball when it is there (its embedded commit id must be the pinned one), else `git clone` of the pinned
+# commit; fails naming both places when neither works. DEST appears only when complete.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+name="$1" dest="$2"
+read -r _ url commit tarball version < <(grep -E "^$name[[:space:]]" "$repo/scripts/sources.txt") || {
+  echo "error: $name is not listed in scripts/sources.txt" >&2; exit 1; }
+folder="${T2VZ_THIRDPARTY:-$repo/../shared/thirdparty}"
+folder="$(cd "$folder" 2>/dev/null && pwd || echo "$folder")"
+tmp="$dest.partial"
+rm -rf "$tmp"
+mkdir -p "$tmp"
+if [ -f "$folder/$tarball" ]; then
+  found="$(gzip -dc "$folder/$tarball" | git get-tar-commit-id || true)"
+  if [ "$found" != "$commit" ]; then
+    echo "error: $folder/$tarball holds commit '${found:-none}', not the pinned $commit ($name $version). Fix: put" \
+         "the tarball of that commit there (git archive), or remove it so that setup clones $url." >&2
+    exit 1
+  fi
+  tar -xzf "$folder/$tarball" -C "$tmp" --strip-components=1
+  echo "$name $version: from $folder/$tarball"
+else
+  log="$(mktemp)"
+  if ! { git -C "$tmp" init -q && git -C "$tmp" remote add origin "$url" \
+         && GIT_TERMINAL_PROMPT=0 git -C "$tmp" fetch -q --depth 1 origin "$commit" \
+         && git -C "$tmp" -c advice.detachedHead=false checkout -q FETCH_HEAD; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -rf "$tmp"
+    echo "error: cannot get $name $version (commit $commit). Looked for the tarball $folder/$tarball (absent;" \
+         "set T2VZ_THIRDPARTY to the folder that holds it) and tried \`git clone $url\` at that commit (failed," \
+         "output above: no network to GitHub?). Fix: either one." >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "$name $version: cloned from $url at $commit"
+fi
+rm -rf "$dest"
+mv "$tmp" "$dest"
