@@ -86,27 +86,32 @@ class FrameChunker:
             raise ValueError(f"frames per chunk must be >= 1, got {chunk_size}")
         self.chunk_size = int(chunk_size)
 
+    def will_split(self, options: dict, frames: int) -> bool:
+        """Whether a call of ``frames`` frames per cond chunk is cut into frame chunks. A context window
+        (AnimateDiff-Evolved's, core's) never is: it bounds memory already, and a motion module's temporal layers
+        need all of its frames in one call."""
+        return frames > self.chunk_size and window_frame_ids(options, frames) is None
+
     def __call__(self, executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options={}, **kwargs):
         chunks, frames = frames_per_chunk(x.shape[0], transformer_options.get("cond_or_uncond"))
         deferred = transformer_options.get(DEFERRED_CONTROLS_KEY) or []
         # what a deferred control and each chunk's model call see: the deferred controls are consumed here
         base_options = {k: v for k, v in transformer_options.items() if k != DEFERRED_CONTROLS_KEY}
-        if frames <= self.chunk_size:
+        if not self.will_split(transformer_options, frames):
             if deferred:
                 rows = list(range(x.shape[0]))
                 index = torch.tensor(rows, dtype=torch.long)
                 for evaluate in deferred:
                     control = add_controls(control, evaluate(rows, index, base_options))
             return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
-        base_ids = window_frame_ids(transformer_options, frames) or list(range(frames))
         batch = x.shape[0]
         out = None
-        for positions in chunk_positions(base_ids, self.chunk_size):
+        for positions in chunk_positions(list(range(frames)), self.chunk_size):
             import comfy.model_management  # noqa: PLC0415 -- the host, present whenever a sampler runs this
             comfy.model_management.throw_exception_if_processing_interrupted()
             rows = batch_rows(positions, chunks, frames)
             index = torch.tensor(rows, dtype=torch.long)
-            options = {**base_options, FRAMES_KEY: [base_ids[p] for p in positions]}
+            options = {**base_options, FRAMES_KEY: positions}
             part_control = _slice_rows(control, rows, index, batch)
             for evaluate in deferred:  # the chunk's own ControlNet pass, right before its UNet pass
                 part_control = add_controls(part_control, evaluate(rows, index, options))

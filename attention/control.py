@@ -287,7 +287,8 @@ class VideoControl(comfy.controlnet.ControlBase):
         ids, indices, chunks = call_hint_indices(transformer_options, x_noisy.shape[0], batched_number,
                                                  self.hint_count, self.frame_mismatch)
         chunker = find_frame_chunker(transformer_options)
-        if chunker is not None and len(ids) > chunker.chunk_size and FRAMES_KEY not in transformer_options:
+        if chunker is not None and FRAMES_KEY not in transformer_options and chunker.will_split(transformer_options,
+                                                                                               len(ids)):
             # ComfyUI asks for the control of every frame before apply_model splits them: run it per chunk instead
             deferred = _DeferredControl(self, x_noisy, t, cond, dict(zip(ids, indices)))
             transformer_options.setdefault(DEFERRED_CONTROLS_KEY, []).append(deferred)

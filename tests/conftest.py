@@ -69,12 +69,31 @@ def comfy_server(tmp_path_factory, tiny_checkpoint_path, tiny_controlnet_path):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def packs_server(tmp_path_factory, tiny_checkpoint_path, tiny_controlnet_path):
+    """The real ComfyUI server with this pack and the packs users run beside it (AnimateDiff-Evolved,
+    VideoHelperSuite: scripts/install_test_packs.sh), loaded from <host>/test_packs."""
+    from comfy_server import ComfyServer
+
+    packs = HOST / "test_packs"
+    if not packs.is_dir():
+        pytest.fail(f"the test packs are not installed at {packs}. Fix: `make test` (it installs them), or "
+                    f"`bash scripts/install_test_packs.sh`.")
+    server = ComfyServer(COMFY, tmp_path_factory.mktemp("comfy-packs"),
+                         {"checkpoints": tiny_checkpoint_path.parent, "controlnet": tiny_controlnet_path.parent,
+                          "custom_nodes": packs}, python=str(HOST / "venv" / "bin" / "python"))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the server log to a failing test that used the server."""
     outcome = yield
     report = outcome.get_result()
-    server = item.funcargs.get("comfy_server") if hasattr(item, "funcargs") else None
+    funcargs = getattr(item, "funcargs", {})
+    server = funcargs.get("comfy_server") or funcargs.get("packs_server")
     if report.failed and server is not None:
         report.sections.append(("ComfyUI server log (tail)", server.log()[-8000:]))
 

@@ -18,7 +18,6 @@ from t2vz.motion import sample_video
 from checks import assert_close_rel
 from tiny_controlnet import tiny_control_net
 from tiny_models import conditioning, tiny_unet_patcher
-from windows import with_windows
 
 LATENT = 4  # latent side: hints are 32x32 pixels (small: the tests run on a shared CPU)
 POS_EMB, NEG_EMB = conditioning(1)[0][0], conditioning(2)[0][0]
@@ -54,20 +53,22 @@ class ControlInputs:
     hands the model at each step (to tell which frame a latent row is)."""
 
     def __init__(self, control_net, model):
-        import comfy.samplers
+        import comfy.patcher_extension
 
         self.calls, self.steps, self._hint = [], [], None
         cm = control_net.control_model
         self.handles = [cm.input_hint_block.register_forward_pre_hook(self._on_hint),
                         cm.input_blocks[0].register_forward_pre_hook(self._on_input)]
 
-        def calc(args):
-            self.steps.append(args["input"].clone())
-            return comfy.samplers.calc_cond_batch(args["model"], args["conds"], args["input"], args["sigma"],
-                                                  args["model_options"])
+        def calc(executor, model_, conds, x_in, timestep, model_options):
+            self.steps.append(x_in.clone())
+            return executor(model_, conds, x_in, timestep, model_options)
 
+        # outermost CALC_COND_BATCH wrapper (the first one added): it sees the whole batch of each step, also when a
+        # context-window engine added afterwards (AnimateDiff-Evolved's Use Evolved Sampling) cuts it into windows
         self.model = model.clone()
-        self.model.model_options["sampler_calc_cond_batch_function"] = calc
+        self.model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, "test-control-inputs",
+                                        calc)
 
     def _on_hint(self, module, args):
         self._hint = args[0].detach().clone()
@@ -204,15 +205,19 @@ def test_not_a_controlnet_is_refused():
 
 @pytest.mark.parametrize("case", ["whole", "chunks", "windows", "windows+chunks"])
 def test_frame_k_receives_hint_k(tiny, control_net, case):
+    """Windows: AnimateDiff-Evolved's real ones (Standard Static, 3 frames, overlap 1), which frame chunks never
+    split."""
     count = 5
     hints = frames(count)
-    model = tiny
     chunk = 2 if "chunks" in case else 0
+    spy = ControlInputs(control_net, tiny)
+    model = spy.model
     if "windows" in case:
-        model = with_windows(model, [[0, 1, 2], [2, 3], [3, 4]])
-    spy = ControlInputs(control_net, model)
+        from animatediff import context_options, evolved
+
+        model = evolved(model, context_options("static", 3, 1))
     try:
-        video(spy.model, VideoControl(control_net, hints), count, steps=3, noise_mode="independent",
+        video(model, VideoControl(control_net, hints), count, steps=3, noise_mode="independent",
               frames_per_chunk=chunk)
     finally:
         spy.close()
@@ -221,9 +226,9 @@ def test_frame_k_receives_hint_k(tiny, control_net, case):
     sigmas = comfy.samplers.KSampler(tiny, steps=3, device="cpu", sampler="ddim", scheduler="ddim_uniform").sigmas
     window = 3 if "windows" in case else count
     seen = check_every_frame_got_its_hint(spy, hints, tiny.get_model_object("model_sampling"), sigmas,
-                                          max_rows=2 * (chunk or window))
+                                          max_rows=2 * (window if "windows" in case else chunk or count))
     assert seen == set(range(count))
-    if chunk:  # the control model ran per chunk (rows checked above), chunks carrying their frame indices
+    if case == "chunks":  # the control model ran per chunk (rows checked above), chunks carrying their frame indices
         assert any(ids is not None for _, _, _, ids, _ in spy.calls)
 
 
@@ -360,9 +365,10 @@ def test_chunks_and_windows_equal_one_call_with_cross_frame_attention_in_both_ne
     whole = video(model, VideoControl(control_net, hints), 6, steps=4)
     if case == "chunks":
         parts = video(model, VideoControl(control_net, hints), 6, steps=4, frames_per_chunk=2)
-    else:
-        parts = video(with_windows(model, [[0, 1, 2], [2, 3, 4], [4, 5]]), VideoControl(control_net, hints), 6,
-                      steps=4)
+    else:  # AnimateDiff-Evolved's real windows: 0-2, 2-4, 3-5
+        from animatediff import context_options, evolved
+
+        parts = video(evolved(model, context_options("static", 3, 1)), VideoControl(control_net, hints), 6, steps=4)
     assert_close_rel(parts, whole)
     plain = video(model, None, 6, steps=4)
     assert (whole - plain).abs().max() > 1e-2  # the ControlNet steered

@@ -1,4 +1,5 @@
-"""MotionLatentSampler's library: phases, motion field, chunking, windows, modes, errors (tiny model, real ComfyUI)."""
+"""MotionLatentSampler's library: phases, motion field, chunking, modes, errors (tiny model, real ComfyUI); context
+windows: tests/test_animatediff.py."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,6 @@ import torch
 from t2vz.motion import frame_affines, phases, sample_video, warp_anchor, warp_frames
 from checks import assert_close_rel
 from tiny_models import conditioning
-from windows import with_windows
 
 POS, NEG = conditioning(1), conditioning(2)
 
@@ -90,24 +90,6 @@ def test_chunked_equals_unchunked(tiny, anchor, frames, chunk):
     whole = video(model, frames=frames, steps=6)
     chunked = video(model, frames=frames, steps=6, frames_per_chunk=chunk)
     assert_close_rel(chunked, whole)
-
-
-@pytest.mark.parametrize("anchor,windows", [
-    ("first", [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]),
-    ("first", [[0, 1, 2, 3, 4], [2, 3, 4, 5, 6], [5, 6, 7, 8, 9]]),
-    # first+previous is exact where each window starts right after the previous one; in overlapping windows a
-    # window-edge frame's predecessor stands in for itself (documented) and the window fusion blends it.
-    ("first+previous", [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]),
-])
-def test_context_windows_equal_one_window(tiny, anchor, windows):
-    """With cross-frame attention a frame's prediction depends only on itself, frame 0 (and its predecessor): every
-    window must predict it exactly as the full batch does, so windows without frame 0 must read the true frame 0."""
-    from t2vz.attention import CrossFrameAttention, with_cross_frame
-
-    model = with_cross_frame(tiny, CrossFrameAttention(anchor=anchor))
-    whole = video(model, frames=10, steps=5)
-    windowed = video(with_windows(model, windows), frames=10, steps=5)
-    assert_close_rel(windowed, whole)
 
 
 def test_128_frames_in_chunks(tiny):

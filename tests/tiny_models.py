@@ -199,3 +199,56 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+# --- an AnimateDiff motion module (AnimateDiff-Evolved's loader) and a UNet it fits ---------------------------------
+
+MOTION_UNET = dict(TINY_UNET, model_channels=320, context_dim=768, num_heads=8, channel_mult=[1, 2, 4],
+                   num_res_blocks=[2, 2, 4], transformer_depth=[1, 1, 0, 0, 0, 0, 0, 0], transformer_depth_middle=-1,
+                   transformer_depth_output=[0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1])
+"""The smallest SD1.5-architecture UNet an SD1.5 AnimateDiff motion module injects into (592M parameters): its eight
+down-block temporal modules have fixed widths 320, 320, 640, 640, 1280 x 4 and follow the first eight input blocks
+that hold a res block; attention at the first level only, a middle block without attention (the module's ejection
+walks it)."""
+
+MOTION_MODULE_WIDTHS = (320, 640, 1280, 1280)  # per down block, two temporal modules each (AnimateDiff SD1.5)
+MOTION_MODULE_FRAMES = 32  # positional encoding length; 32 makes ADE read it as AnimateDiff v3 (no GroupNorm hack)
+
+
+def _temporal_module_shapes(prefix: str, width: int) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of one temporal transformer, in AnimateDiff's layout (one attention block)."""
+    p, t = f"{prefix}.temporal_transformer.", f"{prefix}.temporal_transformer.transformer_blocks.0."
+    a = t + "attention_blocks.0."
+    return {p + "norm.weight": (width,), p + "norm.bias": (width,), p + "proj_in.weight": (width, width),
+            p + "proj_in.bias": (width,), p + "proj_out.weight": (width, width), p + "proj_out.bias": (width,),
+            a + "to_q.weight": (width, width), a + "to_k.weight": (width, width), a + "to_v.weight": (width, width),
+            a + "to_out.0.weight": (width, width), a + "to_out.0.bias": (width,),
+            a + "pos_encoder.pe": (1, MOTION_MODULE_FRAMES, width), t + "norms.0.weight": (width,),
+            t + "norms.0.bias": (width,), t + "ff.net.0.proj.weight": (8 * width, width),
+            t + "ff.net.0.proj.bias": (8 * width,), t + "ff.net.2.weight": (width, 4 * width),
+            t + "ff.net.2.bias": (width,), t + "ff_norm.weight": (width,), t + "ff_norm.bias": (width,)}
+
+
+def tiny_motion_module(name: str = "t2vz-tiny-mm-sd15.safetensors", seed: int = 0) -> Path:
+    """An AnimateDiff SD1.5 motion module (down blocks only, random weights, fp16; 137M parameters) that
+    AnimateDiff-Evolved's loader accepts, in <host>/models/animatediff_models (cached)."""
+    import safetensors.torch  # noqa: PLC0415
+
+    def build(tmp: Path):
+        generator = torch.Generator().manual_seed(seed)
+        state = {}
+        for level, width in enumerate(MOTION_MODULE_WIDTHS):
+            for module in range(2):
+                shapes = _temporal_module_shapes(f"down_blocks.{level}.motion_modules.{module}", width)
+                for key, shape in shapes.items():
+                    draw = torch.randn(shape, generator=generator)
+                    if key.endswith("pe"):
+                        value = 0.1 * draw
+                    elif len(shape) == 1:
+                        value = (1.0 + 0.1 * draw) if "norm" in key else 0.02 * draw
+                    else:
+                        value = draw / shape[-1] ** 0.5
+                    state[key] = value.to(torch.float16).contiguous()
+        safetensors.torch.save_file(state, str(tmp))
+
+    return _cached(models_dir() / "animatediff_models" / name, build)
