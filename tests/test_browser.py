@@ -1,13 +1,18 @@
-"""The shipped workflows as a user meets them: the real ComfyUI frontend (comfyui-frontend-package 1.32.9, served by
-the real server) in headless Chromium (the system's, e.g. Debian's `chromium`), driven by Playwright.
+"""The shipped workflows as a user meets them: the real ComfyUI frontend (comfyui-frontend-package 1.48.7 on the
+default host, ComfyUI 0.33.0; 1.32.9 on ComfyUI 0.3.75), served by the real server, in headless Chromium (the
+system's, e.g. Debian's `chromium`), driven by Playwright. The two frontends differ in how they show things (dialogs,
+side bar, how missing models are reported); the test finds its way by what the page offers, not by version numbers.
 
 For every workflows/*.json, opened from the template browser like a user does:
 - the graph loads with no missing-node dialog, no link repairs or validation toasts, no console error and no failed
   request to the server, and every link in the live graph joins existing slots of compatible types;
-- the Missing Models dialog names exactly the models the workflow's loaders declare (none are installed here);
-- the values small_job() (test_workflows.py) swaps into the API prompt are set on the widgets, after which the UI's
-  own prompt equals small_job's; Run is clicked, the request the UI sends is that prompt, and the video appears on
-  the FramesToVideo node and is decoded by the browser.
+- the Missing Models dialog (1.32), or the Missing Models group of the errors panel that 1.48's error overlay opens,
+  names exactly the models the workflow's loaders declare (none are installed here); 1.48 also marks those loaders as
+  errors before a run: accepted there only, for exactly those models, and any other error on any node fails;
+- the values small_job() (test_workflows.py) swaps into the API prompt are set on the widgets (as the canvas sets a
+  value a user edits), after which no node is marked as an error and the UI's own prompt equals small_job's; Run is
+  clicked, the request the UI sends is that prompt, and the video appears on the FramesToVideo node and is decoded
+  by the browser.
 Last, the template browser lists every workflow under the pack with its thumbnail (workflows/<stem>.jpg).
 
 Screenshots (test artifacts): <stem>-loaded.jpg (as the template opens) and <stem>-ran.jpg (after the run, with the
@@ -96,11 +101,50 @@ class UI:
 
     def open_templates(self):
         """Sidebar -> Templates -> the pack's category, as a user does. Returns the dialog."""
-        self.page.locator(".side-bar-button.templates-tab-button").click()
-        dialog = self.page.locator(".p-dialog").filter(has=self.page.get_by_test_id("template-workflows-content"))
+        bar = self.page.locator(".side-tool-bar-container")
+        # 1.32: a .templates-tab-button; 1.48: a plain side bar button whose name is "Templates"
+        bar.locator(".templates-tab-button").or_(bar.get_by_role("button", name="Templates", exact=True)).first.click()
+        dialog = template_dialog(self.page)
         dialog.wait_for()
         dialog.get_by_text(pack_folder(), exact=True).click()
         return dialog
+
+    def check_missing_models(self, missing: list[dict]) -> None:
+        """What the frontend shows a user who opens a workflow whose models are not installed must name exactly those
+        models: 1.32 opens its Missing Models dialog; 1.48 shows an error overlay whose "View details" opens the
+        errors tab of the right side panel, where a Missing Models group lists them (and nothing else may be listed).
+        Both are closed again, as a user would, before the graph is looked at."""
+        page = self.page
+        models_dialog = page.locator('[aria-labelledby="global-missing-models-warning"]')
+        overlay = page.get_by_test_id("error-overlay")
+        models_dialog.or_(overlay).first.wait_for()
+        if models_dialog.is_visible():
+            text = models_dialog.inner_text()
+            for model in missing:
+                assert f"{model['directory']} / {model['name']}" in text, text
+            assert text.count(" / ") == len(missing), text
+            page.keyboard.press("Escape")
+            models_dialog.wait_for(state="hidden")
+            return
+        overlay.get_by_test_id("error-overlay-see-errors").click()
+        panel = page.get_by_test_id("properties-panel")
+        group = panel.get_by_test_id("error-group-missing-model")
+        group.wait_for()
+        groups = [g.get_attribute("data-testid") for g in panel.locator('section[data-testid^="error-group-"]').all()]
+        assert groups == ["error-group-missing-model"], f"errors besides missing models: {panel.inner_text()}"
+        text = group.inner_text()
+        # a model's row: its name (the element titled with it), then its folder
+        names = group.evaluate("g => [...g.querySelectorAll('[title]')].filter(e => e.textContent.trim() === e.title)"
+                               ".map(e => e.title)")
+        assert sorted(names) == sorted(m["name"] for m in missing), text
+        for model in missing:
+            assert f"{model['name']}\n{model['directory']}" in text, text
+        page.get_by_role("button", name="Toggle properties panel", exact=True).click()
+        panel.wait_for(state="hidden")
+        # off the button (its tooltip would be in the screenshot), onto the empty middle of the side bar (a workflow
+        # tab or a node would show a popover or tooltip too)
+        page.mouse.move(20, VIEWPORT["height"] / 2)
+        overlay.wait_for(state="hidden")
 
     def fit_view(self) -> None:
         """Zoom the graph to fill the canvas between the side bar, the top bars and the bottom controls (the
@@ -110,6 +154,16 @@ class UI:
 
     def screenshot(self, path: Path) -> None:
         self.page.screenshot(path=str(path), type="jpeg", quality=85)
+
+
+def template_dialog(page):
+    """The template browser: the global dialog labelled by its key (a PrimeVue dialog in 1.32, a Reka one in 1.48;
+    both carry aria-labelledby="<dialog key>")."""
+    return page.locator('[aria-labelledby="global-workflow-template-selector"]')
+
+
+# Every kind of dialog either frontend opens: PrimeVue's (.p-dialog) and Reka's ([role=dialog]).
+DIALOGS = ".p-dialog, [role=dialog], [role=alertdialog]"
 
 
 @pytest.fixture(scope="module")
@@ -143,12 +197,14 @@ def ui(comfy_server):
         from tiny_ip2p import moving_square_frames, write_video
 
         write_video(comfy_server.input_dir / "video.mp4", moving_square_frames(6, 64, 64), fps=4)
-    # A new user: the frontend opens its template browser on the first visit. Validation and the missing-node/model
-    # dialogs are on (their defaults, set so that a changed default cannot hide a problem); for the screenshots the
-    # minimap is off (it covers part of the graph) and so is the zoomed-out level of detail (it drops all text).
+    # A new user: the frontend opens its template browser on the first visit. Validation, the missing-node/model
+    # dialogs (1.32) and the errors tab (1.48) are on (their defaults, set so that a changed default cannot hide a
+    # problem); for the screenshots the minimap is off (it covers part of the graph) and so is the zoomed-out level of
+    # detail (it drops all text).
     comfy_server.post("/settings", {"Comfy.TutorialCompleted": False, "Comfy.Validation.Workflows": True,
                                     "Comfy.Workflow.ShowMissingNodesWarning": True,
-                                    "Comfy.Workflow.ShowMissingModelsWarning": True, "Comfy.Minimap.Visible": False,
+                                    "Comfy.Workflow.ShowMissingModelsWarning": True,
+                                    "Comfy.RightSidePanel.ShowErrorsTab": True, "Comfy.Minimap.Visible": False,
                                     "LiteGraph.Canvas.MinFontSizeForLOD": 0})
     with sync_playwright() as playwright:
         # --no-sandbox: Chromium refuses to run as root with its sandbox (CI containers run as root)
@@ -158,7 +214,7 @@ def ui(comfy_server):
         ui = UI(page, comfy_server)
         page.goto(comfy_server.url)
         page.wait_for_function("window.app && window.app.graph && window.app.canvas")
-        first_visit = page.locator(".p-dialog").filter(has=page.get_by_test_id("template-workflows-content"))
+        first_visit = template_dialog(page)
         first_visit.wait_for()
         first_visit.locator("button:has(i.pi-times)").click()  # its close button (Escape does not close it)
         first_visit.wait_for(state="hidden")
@@ -195,15 +251,47 @@ FIT_VIEW = """([left, top, right, bottom]) => {
     app.canvas.setDirty(true, true);
 }"""
 
-GRAPH_PROBLEMS = """(expected) => {
-    const graph = app.graph, problems = [];
+# Why the frontend marks nodes as errors (has_errors) before a run. 1.48 keeps that in its stores: models the server
+# lacks, missing input media, missing node types, the server's validation errors; null where the frontend keeps no
+# such record (1.32, which marks nodes only after a run the server rejected).
+ERROR_RECORDS = """
+    function errorRecords() {  // the frontend's Pinia stores, through the Vue app on #vue-app
+        const pinia = document.querySelector('#vue-app')?.__vue_app__?.config?.globalProperties?.$pinia;
+        const store = id => pinia?._s?.get(id), models = store('missingModel');
+        if (!models) return null;
+        const media = store('missingMedia'), nodes = store('missingNodesError'), run = store('executionError');
+        const other = [], json = v => JSON.stringify(v).slice(0, 500);
+        if (media?.missingMediaCandidates?.length) other.push(`missing media: ${json(media.missingMediaCandidates)}`);
+        if (nodes?.missingNodesError) other.push(`missing nodes: ${json(nodes.missingNodesError)}`);
+        if (run?.lastNodeErrors) other.push(`node errors: ${json(run.lastNodeErrors)}`);
+        if (run?.lastPromptError) other.push(`prompt error: ${json(run.lastPromptError)}`);
+        if (run?.lastExecutionError) other.push(`execution error: ${json(run.lastExecutionError)}`);
+        return {other, models: (models.missingModelCandidates || []).map(
+            m => ({node: String(m.nodeId), model: `${m.directory}/${m.name}`}))};
+    }"""
+
+GRAPH_PROBLEMS = """(expected) => {""" + ERROR_RECORDS + """
+    const graph = app.graph, problems = [], records = errorRecords();
     const links = graph.links instanceof Map ? [...graph.links.values()] : Object.values(graph.links);
     for (const node of graph.nodes) {
         if (!LiteGraph.registered_node_types[node.type]) problems.push(`node ${node.id}: type ${node.type} unknown`);
-        if (node.has_errors) problems.push(`node ${node.id} (${node.type}) has errors`);
+        // accepted only on a loader whose errors are exactly the missing models the workflow declares for it
+        const why = (records?.models || []).filter(m => m.node === String(node.id)).map(m => m.model).sort();
+        const declared = (expected.missing[String(node.id)] || []).slice().sort();
+        if (node.has_errors && !(records && declared.length && JSON.stringify(why) === JSON.stringify(declared)))
+            problems.push(`node ${node.id} (${node.type}) has errors` +
+                          (records ? ` (missing models ${why}; the workflow declares ${declared})` : ''));
         for (const [slot, input] of (node.inputs || []).entries())
             if (input.link != null && !links.some(l => l.id === input.link))
                 problems.push(`node ${node.id} input ${slot} points at missing link ${input.link}`);
+    }
+    if (records) {  // and every such loader is marked, and nothing else is recorded
+        problems.push(...records.other);
+        for (const [id, declared] of Object.entries(expected.missing))
+            if (!graph.getNodeById(Number(id))?.has_errors) problems.push(`node ${id}: missing ${declared} not marked`);
+        for (const m of records.models)
+            if (!(expected.missing[m.node] || []).includes(m.model))
+                problems.push(`missing model ${m.model} on node ${m.node}: not one the workflow declares there`);
     }
     for (const link of links) {
         const source = graph.getNodeById(link.origin_id), target = graph.getNodeById(link.target_id);
@@ -224,6 +312,13 @@ GRAPH_PROBLEMS = """(expected) => {
     return problems;
 }"""
 
+ERRORS_LEFT = """() => {""" + ERROR_RECORDS + """
+    const records = errorRecords();
+    return [...app.graph.nodes.filter(n => n.has_errors).map(n => `node ${n.id} (${n.type}) has errors`),
+            ...(records?.models || []).map(m => `missing model ${m.model} on node ${m.node}`),
+            ...(records?.other || [])];
+}"""
+
 SET_WIDGETS = """(changes) => {
     const missing = [];
     for (const [id, name, value, unlink] of changes) {
@@ -232,12 +327,19 @@ SET_WIDGETS = """(changes) => {
         const slot = (node?.inputs || []).findIndex(i => (i.widget?.name ?? i.name) === name && i.link != null);
         const link = slot < 0 ? null : app.graph.links instanceof Map ? app.graph.links.get(node.inputs[slot].link)
                                                                       : app.graph.links[node.inputs[slot].link];
+        let owner = node;
         if (link && unlink) node.disconnectInput(slot);  // the user's way to type a value into a linked widget
-        else if (link)  // a widget fed by a PrimitiveNode: the primitive's value is the one that is sent
-            widget = app.graph.getNodeById(link.origin_id)?.widgets?.[0];
+        else if (link) {  // a widget fed by a PrimitiveNode: the primitive's value is the one that is sent
+            owner = app.graph.getNodeById(link.origin_id);
+            widget = owner?.widgets?.[0];
+        }
         if (!widget) { missing.push(`${id}.${name}`); continue; }
-        widget.value = value;
-        widget.callback?.(value, app.canvas, node);
+        if (widget.setValue)  // what the canvas does when a user edits a widget: callback, then onWidgetChanged
+            widget.setValue(value, {e: undefined, node: owner, canvas: app.canvas});
+        else {
+            widget.value = value;
+            widget.callback?.(value, app.canvas, owner);
+        }
     }
     app.graph.setDirtyCanvas(true, true);
     return missing;
@@ -274,21 +376,22 @@ def test_workflow_loads_and_runs_from_the_ui(ui, comfy_server, object_info, arti
                            arg=[len(workflow["nodes"]), stem])
     missing = [m for m in declared_models(workflow)
                if m["name"] not in comfy_server.get(f"/models/{m['directory']}")]
-    dialogs = page.locator(".p-dialog")
     if missing:
-        models_dialog = dialogs.filter(has_text="Missing Models")
-        models_dialog.wait_for()
-        text = models_dialog.inner_text()
-        for model in missing:
-            assert f"{model['directory']} / {model['name']}" in text, text
-        assert text.count(" / ") == len(missing), text
-        page.keyboard.press("Escape")
-        models_dialog.wait_for(state="hidden")
+        ui.check_missing_models(missing)
     page.wait_for_timeout(500)  # let any other dialog or toast of the load render before looking for it
+    dialogs = page.locator(DIALOGS)
     assert not [d.inner_text()[:500] for d in dialogs.all() if d.is_visible()], "unexpected dialog after loading"
-    toasts = [t.inner_text() for t in page.locator(".p-toast-message").all()]
+    # PrimeVue's toasts (both), and 1.48's error overlay (what it shows instead of the missing-node/model dialogs)
+    toasts = [t.inner_text() for t in page.locator('.p-toast-message, [data-testid="error-overlay"]').all()]
     assert not toasts, f"the frontend reported on loading {stem}: {toasts}"
-    problems = page.evaluate(GRAPH_PROBLEMS, {"nodes": len(workflow["nodes"]), "links": workflow["links"]})
+    # The loaders that name a missing model: the only nodes 1.48 may mark as errors before a run (1.32 marks none)
+    missing_on = {}
+    for node in workflow["nodes"]:
+        for model in node.get("properties", {}).get("models", []):
+            if model in missing:
+                missing_on.setdefault(str(node["id"]), []).append(f"{model['directory']}/{model['name']}")
+    problems = page.evaluate(GRAPH_PROBLEMS, {"nodes": len(workflow["nodes"]), "links": workflow["links"],
+                                              "missing": missing_on})
     assert not problems, problems
     assert not ui.take_errors()
     ui.fit_view()
@@ -309,11 +412,18 @@ def test_workflow_loads_and_runs_from_the_ui(ui, comfy_server, object_info, arti
                 changes.append([nid, name, value, isinstance(before, list)])
     assert changes, "small_job changed nothing: the run would be full size"
     assert not page.evaluate(SET_WIDGETS, changes), "widgets not found for some of small_job's changes"
+    # small_job's models are installed: choosing them clears 1.48's missing-model errors, and nothing else is marked
+    left = page.evaluate(ERRORS_LEFT)
+    assert not left, f"the UI still reports errors with small_job's values set: {left}"
     assert api_prompt(page) == small
 
-    # --- Run, as a user: the button in the action bar
+    # --- Run, as a user: the button in the action bar (1.48: a button of its own, test id queue-button, beside a menu
+    # trigger also named Run; 1.32: the main button of a SplitButton whose root has that test id)
+    run = page.locator('button[data-testid="queue-button"]')
+    if not run.count():
+        run = page.get_by_role("button", name="Run", exact=True).first
     with page.expect_request(lambda r: r.url.endswith("/api/prompt") and r.method == "POST") as request:
-        page.get_by_role("button", name="Run", exact=True).first.click()
+        run.click()
     sent = request.value.post_data_json
     assert sent["prompt"] == small
     assert sent["extra_data"]["extra_pnginfo"]["workflow"]["nodes"]  # the workflow travels along (embedded)

@@ -239,3 +239,37 @@ def test_camera_figure_draws_every_move_with_the_sampler_warp():
         assert all((frames[i] - frames[0]).abs().max() > 0.5 for i in range(1, len(frames)))
     sheet = camera_figure.figure()
     assert sheet.height > len(camera_figure.MOVES) * camera_figure.SIZE * camera_figure.SCALE
+
+
+def core_context_windows(model, length: int, overlap: int, **options):
+    """ComfyUI's own Context Windows (Manual) node (Standard Static, pyramid fusion) on ``model``."""
+    import inspect
+
+    from comfy_extras.nodes_context_windows import ContextWindowsManualNode
+
+    accepted = inspect.signature(ContextWindowsManualNode.execute).parameters
+    out = ContextWindowsManualNode.execute(model, length, overlap, "standard_static", 1, False, "pyramid", 0,
+                                           **{k: v for k, v in options.items() if k in accepted})
+    return out.args[0]
+
+
+CORE_WINDOWS_RUN = "causal_window_fix" in __import__("inspect").signature(
+    __import__("comfy_extras.nodes_context_windows", fromlist=["x"]).ContextWindowsManualNode.execute).parameters
+"""ComfyUI 0.33's core context windows sample an SD1.5 batch (and add the causal_window_fix frame); 0.3.75's cannot
+(their set_step compares a per-row timestep with the schedule)."""
+
+
+@pytest.mark.parametrize("causal_window_fix", [True, False])
+def test_core_context_windows_equal_one_window(tiny, causal_window_fix):
+    """Core windows, where they run: each window (with the frame before it, under causal_window_fix) anchors on the
+    same step's frame 0, so the video equals the one made without windows; on ComfyUI 0.3.75 they fail as
+    documented (README, Compatibility)."""
+    from t2vz.attention import CrossFrameAttention, with_cross_frame
+
+    model = with_cross_frame(tiny, CrossFrameAttention())
+    windowed = core_context_windows(model, 4, 1, freenoise=False, causal_window_fix=causal_window_fix)
+    if not CORE_WINDOWS_RUN:
+        with pytest.raises(Exception):
+            video(windowed, frames=10, steps=5)
+        return
+    assert_close_rel(video(windowed, frames=10, steps=5), video(model, frames=10, steps=5))
