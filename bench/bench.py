@@ -8,6 +8,8 @@
         (peak memory, time per frame)
   L128  128 frames: B in chunks of 8 against the reference's chunked long-video recipe (its docs' frame_ids loop:
         chunks of 7 new frames with global frame 0 prepended, the generator re-seeded per chunk)
+  T     B on a model through core TomePatchModel (token merging, --tome ratio): time against B, and the peak memory
+        of each in a process of its own
 
 Work is counted, not assumed: a forward hook on each side's UNet counts calls and batch rows; frame-steps are rows
 over the 2 classifier-free-guidance rows per frame. Both sides use PyTorch SDPA attention (ComfyUI started with
@@ -15,7 +17,8 @@ use_pytorch_cross_attention, diffusers' CrossFrameAttnProcessor2_0), fp32 on CPU
 medians of --runs runs, interleaved in one process per comparison, under torch.inference_mode() as ComfyUI's
 executor runs prompts; a ratio is the median of the per-run ratios (each pair timed back to back), printed with their
 range. The last line printed is one JSON object.
-Usage: python bench/bench.py [--quick] [--model tiny|mid|full] [--runs N] [--long-steps N] [--parts timing,long,memory]
+Usage: python bench/bench.py [--quick] [--model tiny|mid|full] [--runs N] [--long-steps N]
+                             [--parts timing,long,memory,tome] [--tome RATIO]
 """
 from __future__ import annotations
 
@@ -50,7 +53,8 @@ CHUNK_OVERHEAD_FRAMES = 32
 LONG_FRAMES = 128
 QUICK_LONG_STEPS = 10
 CFG = 7.5
-PARTS = ("timing", "long", "memory")
+PARTS = ("timing", "long", "memory", "tome")
+DEFAULT_PARTS = ("timing", "long", "memory")
 
 
 def bootstrap(device: str):
@@ -214,10 +218,15 @@ class Setup:
         return comfy.sample.sample(self.patcher, comfy.sample.prepare_noise(latent, 1), steps, CFG, "ddim",
                                    "ddim_uniform", self.positive, self.negative, latent, disable_pbar=True, seed=1)
 
-    def motion_sampler(self, frames, steps, chunk=0):
+    def motion_sampler(self, frames, steps, chunk=0, tome=0.0):
         from t2vz.motion import Motion, sample_video
 
-        return sample_video(self.patcher, self.positive, self.negative, self.latent(frames), 1, steps, CFG, "ddim",
+        model = self.patcher
+        if tome > 0:  # core's token merging node, as a user wires it before the sampler
+            from comfy_extras.nodes_tomesd import TomePatchModel
+
+            model = TomePatchModel.execute(model, tome).args[0]
+        return sample_video(model, self.positive, self.negative, self.latent(frames), 1, steps, CFG, "ddim",
                             "ddim_uniform", "motion", Motion(), frames_per_chunk=chunk)
 
     def reference(self, frame_ids, steps):
@@ -300,9 +309,28 @@ def run_memory(args) -> dict:
     return {"seconds": seconds, "peak_bytes": peak_bytes(args.device), "baseline_bytes": base, "work": s.work.take()}
 
 
+def run_tome(args) -> dict:
+    """B without and with core's token merging (--tome ratio), interleaved."""
+    s = Setup(args)
+    f, steps = args.frames, args.steps
+    return interleaved(s, {"B": lambda: s.motion_sampler(f, steps),
+                           "T": lambda: s.motion_sampler(f, steps, tome=args.tome)}, args.runs)
+
+
+def run_tome_memory(args) -> dict:
+    """B with token merging at --tome (0: without) on --frames frames: one run, peak memory of this process."""
+    s = Setup(args)
+    if args.device == "cuda":
+        s.torch.cuda.reset_peak_memory_stats()
+    base = peak_bytes(args.device)
+    seconds = time_it(lambda: s.motion_sampler(args.frames, args.steps, tome=args.tome), args.device)
+    return {"seconds": seconds, "peak_bytes": peak_bytes(args.device), "baseline_bytes": base}
+
+
 def child(args, mode: str, **overrides) -> dict:
     options = {"model": args.model, "device": args.device, "size": args.size, "steps": args.steps,
-               "runs": args.runs, "frames": args.frames, "chunk": args.chunk, "threads": args.threads}
+               "runs": args.runs, "frames": args.frames, "chunk": args.chunk, "threads": args.threads,
+               "tome": args.tome}
     options.update(overrides)
     cmd = [sys.executable, __file__, "--child", mode] + [a for k, v in options.items() for a in (f"--{k}", str(v))]
     started = time.perf_counter()
@@ -373,11 +401,15 @@ def main():
                              "descheduled by another process stalls every parallel op (measured: 40x slower)")
     parser.add_argument("--frame-counts", default="8,32,128", help="frame counts for the chunked memory runs (D)")
     parser.add_argument("--plot", default=str(REPO / "bench" / "scaling.png"))
-    parser.add_argument("--parts", default=",".join(PARTS),
+    parser.add_argument("--parts", default=",".join(DEFAULT_PARTS),
                         help="which comparisons to run: timing (A, B, C on --frames), long (chunk overhead and "
-                             f"{LONG_FRAMES} frames against the reference's recipe), memory (D per frame count). "
-                             "A full-size UNet on CPU takes hours for all three: timing alone is one configuration")
-    parser.add_argument("--child", choices=["timing", "long", "memory"], default=None, help=argparse.SUPPRESS)
+                             f"{LONG_FRAMES} frames against the reference's recipe), memory (D per frame count), "
+                             "tome (B with core's token merging against B; not by default). A full-size UNet on CPU "
+                             "takes hours for the first three: timing alone is one configuration")
+    parser.add_argument("--tome", type=float, default=0.5, help="token merging ratio for --parts tome (core "
+                        "TomePatchModel's ratio)")
+    parser.add_argument("--child", choices=["timing", "long", "memory", "tome", "tome_memory"], default=None,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device is None:
         import torch
@@ -397,7 +429,8 @@ def main():
         import torch
 
         with torch.inference_mode():  # as ComfyUI's executor runs every prompt (and diffusers' pipeline, no_grad)
-            print(json.dumps({"timing": run_timing, "long": run_long, "memory": run_memory}[args.child](args)))
+            print(json.dumps({"timing": run_timing, "long": run_long, "memory": run_memory, "tome": run_tome,
+                              "tome_memory": run_tome_memory}[args.child](args)))
         return
 
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -480,6 +513,22 @@ def main():
             result["plot"] = args.plot
         except Exception as e:  # the figures matter more than the picture
             result["plot_error"] = str(e)
+    if "tome" in parts:
+        tome = child(args, "tome")
+        figures["tome_speedup"] = ratio(tome, "B", "T")
+        seconds.update(motion_sampler_B=tome["seconds"]["B"], with_tome_T=tome["seconds"]["T"])
+        merge(tome, "_tome")
+        peaks = {r: child(args, "tome_memory", tome=r, runs=1) for r in (0.0, args.tome)}
+        result["tome"] = {"ratio": args.tome, "peak_bytes_without": peaks[0.0]["peak_bytes"],
+                          "peak_bytes_with": peaks[args.tome]["peak_bytes"],
+                          "peak_growth_ratio_with_vs_without": (
+                              (peaks[args.tome]["peak_bytes"] - peaks[args.tome]["baseline_bytes"])
+                              / max(1, peaks[0.0]["peak_bytes"] - peaks[0.0]["baseline_bytes"]))}
+        lines.append(f"token merging {args.tome}: B {tome['seconds']['B']:.2f}s  with ToMe {tome['seconds']['T']:.2f}s  "
+                     f"tome_speedup {figures['tome_speedup']['value']:.3f} (per-run {figures['tome_speedup']['per_run_min']:.3f}"
+                     f"..{figures['tome_speedup']['per_run_max']:.3f})  peak {peaks[0.0]['peak_bytes'] / 2**20:.0f} -> "
+                     f"{peaks[args.tome]['peak_bytes'] / 2**20:.0f} MiB")
+        result["tome_speedup"] = figures["tome_speedup"]["value"]
     result.update(ratio_noise=figures, seconds=seconds, cpu_seconds=cpu_seconds, all_seconds=all_seconds, work=work)
     result["bench_seconds"] = time.perf_counter() - started
     result["load_average_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]

@@ -162,3 +162,65 @@ def test_frame_zero_unchanged_and_every_frame_reads_frame_zero_in_the_unet(tiny)
     torch.testing.assert_close(video[0], alone[0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(video[3], pair[1], rtol=1e-5, atol=1e-5)
     assert (video[1:] - plain[1:]).abs().max() > 1e-3
+
+
+class _Recorder:
+    """attn1 patch, first in the list: keeps each layer's self-attention input (before any patch) of the last call."""
+
+    def __init__(self):
+        self.inputs = {}
+
+    def __deepcopy__(self, memo):  # ModelPatcher.clone() deep-copies patches on ComfyUI 0.3.75: keep one record
+        return self
+
+    def __call__(self, n, context, value, extra_options):
+        self.inputs[(extra_options["block"], extra_options["block_index"], extra_options["transformer_index"])] = n
+        return n, context, value
+
+
+class _AnchorCheck:
+    """attn1 patch, last in the list: counts multi-frame layers where every frame's keys/values (context) are frame
+    0's input rows, whatever the patches between did to the queries."""
+
+    def __init__(self, recorder):
+        self.recorder, self.layers, self.anchored, self.merged = recorder, 0, 0, 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __call__(self, n, context, value, extra_options):
+        chunks = len(extra_options["cond_or_uncond"])
+        frames = context.shape[0] // chunks
+        if frames > 1:
+            raw = self.recorder.inputs[(extra_options["block"], extra_options["block_index"],
+                                        extra_options["transformer_index"])]
+            raw = raw.reshape(chunks, frames, *raw.shape[1:])
+            got = context.reshape(chunks, frames, *context.shape[1:])
+            self.layers += 1
+            self.anchored += all(torch.equal(got[c, k], raw[c, 0]) for c in range(chunks) for k in range(frames))
+            self.merged += n.shape[1] < context.shape[1]  # token merging shortened the queries here
+        return n, context, value
+
+
+@pytest.mark.parametrize("tome_first", [True, False])
+def test_core_token_merging_composes_with_cross_frame_attention(tiny, tome_first):
+    """Core TomePatchModel merges the queries of the first level's self-attention; our patch replaces keys and
+    values: in either order both act, and every frame still attends to frame 0's (unmerged) tokens."""
+    from comfy_extras.nodes_tomesd import TomePatchModel
+    from t2vz.motion import sample_video
+    from tiny_models import conditioning
+
+    recorder = _Recorder()
+    check = _AnchorCheck(recorder)
+    model = tiny.clone()
+    model.set_model_attn1_patch(recorder)
+    steps = [lambda m: TomePatchModel.execute(m, 0.5).args[0], lambda m: with_cross_frame(m, CrossFrameAttention())]
+    for step in steps if tome_first else steps[::-1]:
+        model = step(model)
+    model.set_model_attn1_patch(check)
+    torch.manual_seed(0)  # ToMe draws its token partition from torch's global generator
+    out = sample_video(model, conditioning(1), conditioning(2), torch.zeros((4, 4, 8, 8)), 7, 4, 6.0, "ddim",
+                       "ddim_uniform")
+    assert torch.isfinite(out).all()
+    assert check.layers > 0 and check.anchored == check.layers
+    assert 0 < check.merged < check.layers  # merged at the first level only (ToMe's max_downsample 1)

@@ -76,8 +76,20 @@ def test_registry_required_fields():
     assert comfy["DisplayName"].strip()
     icon = comfy.get("Icon", "")
     assert not icon or re.fullmatch(r"https://\S+\.(svg|png|jpg|jpeg|gif)", icon), icon  # optional: a URL if set
-    assert re.fullmatch(r"(>=|==|~=|>)\s*\d+\.\d+(\.\d+)?(\s*,\s*<\s*\d+(\.\d+)*)?", comfy["requires-comfyui"])
+    assert re.fullmatch(r"(>=|==|~=|>)\s*\d+\.\d+(\.\d+)?(\s*,\s*<=?\s*\d+(\.\d+)*)?", comfy["requires-comfyui"])
     assert "requires-comfyui" not in project  # it belongs to [tool.comfy]
+
+
+def test_requires_comfyui_is_the_tested_range():
+    """pyproject's range runs from the oldest supported ComfyUI (the start-up gate's) to the newest tested host."""
+    from t2vz.attention.host import OLDEST_SUPPORTED
+
+    hosts = re.findall(r"^\s+(\d+\.\d+\.\d+)\) default_host=", (REPO / "scripts" / "host_env.sh").read_text(), re.M)
+    tested = sorted(hosts, key=lambda v: tuple(map(int, v.split("."))))
+    assert len(tested) >= 2, hosts
+    oldest = ".".join(map(str, OLDEST_SUPPORTED))
+    assert tested[0] == oldest
+    assert PYPROJECT["tool"]["comfy"]["requires-comfyui"] == f">={oldest},<={tested[-1]}"
 
 
 def test_comfyui_reads_the_pyproject_as_the_registry_does():
