@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .frames import FRAMES_KEY, frames_per_chunk, window_frame_ids
+from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_frame_ids
 
 WRAPPER_KEY = "t2v-zero.frame-chunks"
 
@@ -104,14 +104,15 @@ class FrameChunker:
                 for evaluate in deferred:
                     control = add_controls(control, evaluate(rows, index, base_options))
             return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+        base_ids, _ = global_frame_ids(transformer_options, frames)  # the video's first frames, or a part's
         batch = x.shape[0]
         out = None
-        for positions in chunk_positions(list(range(frames)), self.chunk_size):
+        for positions in chunk_positions(base_ids, self.chunk_size):
             import comfy.model_management  # noqa: PLC0415 -- the host, present whenever a sampler runs this
             comfy.model_management.throw_exception_if_processing_interrupted()
             rows = batch_rows(positions, chunks, frames)
             index = torch.tensor(rows, dtype=torch.long)
-            options = {**base_options, FRAMES_KEY: positions}
+            options = {**base_options, FRAMES_KEY: [base_ids[p] for p in positions]}
             part_control = _slice_rows(control, rows, index, batch)
             for evaluate in deferred:  # the chunk's own ControlNet pass, right before its UNet pass
                 part_control = add_controls(part_control, evaluate(rows, index, options))

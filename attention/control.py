@@ -26,7 +26,7 @@ import comfy.controlnet
 
 from .chunking import DEFERRED_CONTROLS_KEY, find_frame_chunker
 from .cross_frame import CrossFrameAttention
-from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids
+from .frames import FRAMES_KEY, VIDEO_KEY, frames_per_chunk, global_frame_ids
 from .host import core_window_total_frames
 
 MISMATCH_ERROR = "error"
@@ -55,10 +55,13 @@ log = logging.getLogger("t2v-zero")
 # --- which hint each frame gets (pure logic) -------------------------------------------------------------------------
 
 def video_length(options: dict, frames: int, partial: bool) -> int | None:
-    """Frames in the whole video, where the call tells: the call itself when it sees every frame, else
-    AnimateDiff-Evolved's ``ad_params["full_length"]`` or a core context window's ``total_frames`` (newer ComfyUI)."""
+    """Frames in the whole video, where the call tells: the call itself when it sees every frame, else the part's
+    video (VIDEO_KEY), AnimateDiff-Evolved's ``ad_params["full_length"]`` or a core context window's
+    ``total_frames`` (newer ComfyUI)."""
     if not partial:
         return frames
+    if options.get(VIDEO_KEY) is not None:
+        return int(options[VIDEO_KEY]["length"])
     ad_params = options.get("ad_params")
     if isinstance(ad_params, dict) and ad_params.get("full_length") is not None:
         return int(ad_params["full_length"])

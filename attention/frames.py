@@ -13,6 +13,11 @@ from .host import core_window_frame_ids
 FRAMES_KEY = "t2vz_frames"
 """transformer_options key: global frame indices of the frames in each chunk of this call (set by FrameChunker)."""
 
+VIDEO_KEY = "t2vz_video"
+"""transformer_options key: ``{"frames": [global frame index of each frame of the call], "length": frames in the
+whole video}``, set by a sampler that computes part of a video (MotionLatentSampler's part of parts): its calls hold
+frame 0 and the part's frames, not the video's first frames."""
+
 
 def frames_per_chunk(batch: int, cond_or_uncond: Sequence[int] | None) -> tuple[int, int]:
     """(number of cond chunks, frames per chunk) for a batch of ``batch`` rows."""
@@ -47,7 +52,19 @@ def global_frame_ids(options: dict, frames: int) -> tuple[list[int], bool]:
     ids = options.get(FRAMES_KEY)
     if ids is not None and len(ids) == frames:
         return list(ids), True
+    video = options.get(VIDEO_KEY)
+    if video is not None and len(video["frames"]) == frames:
+        return list(video["frames"]), True
     ids = window_frame_ids(options, frames)
     if ids is not None:
         return ids, True
     return list(range(frames)), False
+
+
+def with_video_frames(model, frame_ids: Sequence[int], length: int):
+    """A clone of ``model`` (a ComfyUI ModelPatcher) whose calls hold frames ``frame_ids`` of a ``length``-frame video
+    (VIDEO_KEY): cross-frame attention, frame chunks and per-frame ControlNet hints count them globally."""
+    model = model.clone()
+    options = model.model_options.setdefault("transformer_options", {})
+    options[VIDEO_KEY] = {"frames": [int(f) for f in frame_ids], "length": int(length)}
+    return model

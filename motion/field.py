@@ -24,28 +24,30 @@ import kornia
 import torch
 import torch.nn.functional as F
 
+from .camera import ConstantMotion
+
 REFERENCE_CANVAS = 512.0
 """The reference measures motion in pixels of a 512x512 canvas, whatever the real size."""
 
 
-def frame_affines(frame_ids: Sequence[int], height: int, width: int, motion_x: float, motion_y: float,
-                  zoom: float = 1.0, rotation: float = 0.0, dtype=torch.float32) -> torch.Tensor:
+def frame_affines(frame_ids: Sequence[int], height: int, width: int, motion_x: float = 0.0, motion_y: float = 0.0,
+                  zoom: float = 1.0, rotation: float = 0.0, dtype=torch.float32, path=None) -> torch.Tensor:
     """(len(frame_ids), 2, 3) maps from output to source pixel coordinates (latent pixels, pixel centres at
     integers) for each frame.
 
     zoom: scale per frame (> 1 moves in: content grows). rotation: degrees per frame, positive turns the content
-    anticlockwise as displayed (y down). Frame k gets zoom**k and rotation*k, about the latent centre.
+    anticlockwise as displayed (y down). Frame k gets zoom**k and rotation*k, about the latent centre. ``path``
+    (motion/camera.py, a CameraPath) replaces the constant motion: frame k gets the path's move from frame 0.
     """
-    ids = torch.tensor([float(i) for i in frame_ids], dtype=torch.float64)
-    count = ids.shape[0]
-    shift_x = (motion_x * ids - 0.5) * (width / REFERENCE_CANVAS)
-    shift_y = (motion_y * ids - 0.5) * (height / REFERENCE_CANVAS)
+    pan_x, pan_y, scale, angle = (path or ConstantMotion(motion_x, motion_y, zoom, rotation)).relative(frame_ids)
+    count = pan_x.shape[0]
+    shift_x = (pan_x - 0.5) * (width / REFERENCE_CANVAS)
+    shift_y = (pan_y - 0.5) * (height / REFERENCE_CANVAS)
     center = torch.tensor([[(width - 1) / 2.0, (height - 1) / 2.0]], dtype=torch.float64).expand(count, 2)
     # Source = R(angle) * (p - c) / scale + c: reading from a shrunk, turned grid makes content grow and turn the
     # other way. kornia's get_rotation_matrix2d(center, angle, scale) is exactly scale * R(angle) about center.
-    angle = -rotation * ids
-    scale = torch.pow(torch.tensor(float(zoom), dtype=torch.float64), -ids).unsqueeze(1).expand(count, 2).contiguous()
-    mats = kornia.geometry.transform.get_rotation_matrix2d(center, angle, scale)  # (N, 2, 3)
+    shrink = torch.reciprocal(scale).unsqueeze(1).expand(count, 2).contiguous()
+    mats = kornia.geometry.transform.get_rotation_matrix2d(center, -angle, shrink)  # (N, 2, 3)
     mats = mats.clone()
     mats[:, 0, 2] += shift_x
     mats[:, 1, 2] += shift_y
@@ -75,13 +77,14 @@ def warp_frames(latents: torch.Tensor, affines: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(latents, grid, mode="nearest", padding_mode="reflection", align_corners=False)
 
 
-def warp_anchor(anchor: torch.Tensor, frame_ids: Sequence[int], motion_x: float, motion_y: float,
-                zoom: float = 1.0, rotation: float = 0.0) -> torch.Tensor:
-    """Frame 0's latent (1, C, H, W) moved for every frame in ``frame_ids`` -> (len(frame_ids), C, H, W)."""
+def warp_anchor(anchor: torch.Tensor, frame_ids: Sequence[int], motion_x: float = 0.0, motion_y: float = 0.0,
+                zoom: float = 1.0, rotation: float = 0.0, path=None) -> torch.Tensor:
+    """Frame 0 (1, C, H, W) moved for every frame in ``frame_ids`` -> (len(frame_ids), C, H, W): a latent, or an
+    image in channels-first layout (the motion preview)."""
     if anchor.ndim != 4 or anchor.shape[0] != 1:
         raise ValueError(f"anchor must be one latent of shape (1, C, H, W), got {tuple(anchor.shape)}")
     height, width = anchor.shape[-2:]
-    affines = frame_affines(frame_ids, height, width, motion_x, motion_y, zoom, rotation)
+    affines = frame_affines(frame_ids, height, width, motion_x, motion_y, zoom, rotation, path=path)
     return warp_frames(anchor.expand(len(frame_ids), -1, -1, -1), affines)
 
 

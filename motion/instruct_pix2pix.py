@@ -26,8 +26,11 @@ import math
 
 import torch
 
-from .noise import frame_shared_sampler
-from .sampler import NOISE_INDEPENDENT, NOISE_SHARED, Progress, check_latent, initial_noise, video_model
+from ..attention import with_video_frames
+from .noise import frame_shared_sampler, video_rows_sampler
+from .parts import Part, video_part
+from .sampler import (NOISE_INDEPENDENT, NOISE_SHARED, Progress, check_latent, check_part_anchor, initial_noise,
+                      video_model)
 
 IP2P_NOISE_MODES = (NOISE_SHARED, NOISE_INDEPENDENT)
 IP2P_CHECKPOINT = "instruct-pix2pix-00-22000.safetensors"
@@ -223,12 +226,14 @@ def sampler_for(sampler_name: str, noise_mode: str):
 def edit_video(model, positive, negative, image_latent: torch.Tensor, seed: int, sigmas: torch.Tensor,
                sampler_name: str = "euler_ancestral", text_guidance: float = 7.5, image_guidance: float = 1.0,
                noise_mode: str = NOISE_SHARED, frames_per_chunk: int = 0,
-               progress: Progress | None = None) -> torch.Tensor:
+               progress: Progress | None = None, part: Part | None = None) -> torch.Tensor:
     """Edit a video with an Instruct-Pix2Pix ``model``: ``image_latent`` is the frames' LATENT samples (F, C, H, W)
     (VAE-encoded, unscaled as ComfyUI's LATENT); returns the edited frames' LATENT samples.
 
     positive: the instruction; negative: usually empty text. sigmas: the schedule (``ip2p_sigmas``).
     frames_per_chunk: N > 0 runs the UNet on N frames (of each of the three predictions) at a time; same result.
+    part: one part of the video (motion/parts.py): ``image_latent`` then holds the frames ``part.rows`` (frame 0, the
+    anchor, and the part's), and the part's edited frames come back, as the whole video's run edits them.
     """
     import comfy.model_management  # noqa: PLC0415
 
@@ -236,11 +241,20 @@ def edit_video(model, positive, negative, image_latent: torch.Tensor, seed: int,
         raise ValueError(f"noise_mode must be one of {IP2P_NOISE_MODES}, got {noise_mode!r}")
     check_ip2p_model(model)
     check_latent(image_latent)
+    part = part or video_part(image_latent.shape[0], 0, 1)
+    if image_latent.shape[0] != len(part.rows):
+        raise ValueError(f"{part.describe()} needs the latents of frames {part.rows}, got {image_latent.shape[0]}")
+    check_part_anchor(model, part)
     sampler = sampler_for(sampler_name, noise_mode)
-    guider = ip2p_guider(video_model(model, frames_per_chunk), positive, negative, image_latent, text_guidance,
-                         image_guidance)
+    if not part.whole and noise_mode != NOISE_SHARED:  # the whole video's per-step noise, this part's rows
+        sampler = video_rows_sampler(sampler_name, part.frames, part.rows)
+    model = video_model(model, frames_per_chunk)
+    if not part.whole:
+        model = with_video_frames(model, part.rows, part.frames)
+    guider = ip2p_guider(model, positive, negative, image_latent, text_guidance, image_guidance)
     latent = torch.zeros_like(image_latent)  # IP2P starts from pure noise (core: an empty latent)
-    noise, _ = initial_noise(tuple(latent.shape), seed, noise_mode)
+    noise, _ = initial_noise((part.frames, *latent.shape[1:]), seed, noise_mode)
+    noise = noise[part.rows]
     total = sigmas.shape[-1] - 1
 
     def callback(step, x0, x, total_steps):
@@ -250,4 +264,4 @@ def edit_video(model, positive, negative, image_latent: torch.Tensor, seed: int,
 
     comfy.model_management.throw_exception_if_processing_interrupted()
     out = guider.sample(noise, latent, sampler, sigmas, callback=callback, disable_pbar=True, seed=seed)
-    return out.to(comfy.model_management.intermediate_device())
+    return out[part.kept].to(comfy.model_management.intermediate_device())

@@ -11,6 +11,8 @@ API:
   frames ``shape`` = (F, C, H, W).
 - ``frame_shared_sampler(sampler_name)``: ComfyUI's sampler object for ``sampler_name`` (what
   ``comfy.samplers.sampler_object`` returns) wired to use it; deterministic samplers come back unchanged.
+- ``video_rows_sampler(sampler_name, frames, rows)``: the same for part of a video: each frame of the batch gets the
+  noise the whole video's run draws for it.
 """
 from __future__ import annotations
 
@@ -26,6 +28,21 @@ BROWNIAN_SAMPLERS = frozenset({
 draw plain Gaussian noise per step."""
 
 
+def comfy_noise_sampler(like: torch.Tensor, seed: int | None, sigmas: torch.Tensor | None, brownian: bool,
+                        brownian_on_cpu: bool = True):
+    """The per-step noise sampler ComfyUI's k-diffusion samplers build for a batch shaped like ``like``: a Brownian
+    tree over the positive ``sigmas`` (the SDE samplers, for consistent sub-steps) or its default Gaussian draws from a
+    generator seeded with ``seed``."""
+    import comfy.k_diffusion.sampling as kd  # noqa: PLC0415
+
+    if not brownian:
+        return kd.default_noise_sampler(like, seed=seed)
+    if sigmas is None:
+        raise ValueError("a Brownian noise sampler needs the sampling's sigmas")
+    positive = sigmas[sigmas > 0]
+    return kd.BrownianTreeNoiseSampler(like, positive.min(), sigmas.max(), seed=seed, cpu=brownian_on_cpu)
+
+
 def shared_noise_sampler(shape: tuple[int, ...], seed: int | None, *, device=None, dtype=torch.float32,
                          sigmas: torch.Tensor | None = None, brownian: bool = False, brownian_on_cpu: bool = True):
     """``noise_sampler(sigma, sigma_next)`` returning noise of ``shape`` (F, C, H, W) with all F frames equal.
@@ -34,16 +51,8 @@ def shared_noise_sampler(shape: tuple[int, ...], seed: int | None, *, device=Non
     ``sigmas`` (what the SDE samplers need for consistent sub-steps), as ComfyUI builds it; otherwise independent
     Gaussian draws from a generator seeded with ``seed``, as ComfyUI's default noise sampler.
     """
-    import comfy.k_diffusion.sampling as kd  # noqa: PLC0415
-
-    one = torch.zeros((1, *shape[1:]), device=device, dtype=dtype)
-    if brownian:
-        if sigmas is None:
-            raise ValueError("a Brownian noise sampler needs the sampling's sigmas")
-        positive = sigmas[sigmas > 0]
-        base = kd.BrownianTreeNoiseSampler(one, positive.min(), sigmas.max(), seed=seed, cpu=brownian_on_cpu)
-    else:
-        base = kd.default_noise_sampler(one, seed=seed)
+    base = comfy_noise_sampler(torch.zeros((1, *shape[1:]), device=device, dtype=dtype), seed, sigmas, brownian,
+                               brownian_on_cpu)
     frames = shape[0]
 
     def sample(sigma, sigma_next):
@@ -52,13 +61,24 @@ def shared_noise_sampler(shape: tuple[int, ...], seed: int | None, *, device=Non
     return sample
 
 
-def frame_shared_sampler(sampler_name: str):
-    """ComfyUI's sampler ``sampler_name``, drawing the same per-step noise for every frame of the batch.
+def video_rows_noise_sampler(shape: tuple[int, ...], rows, seed: int | None, *, device=None, dtype=torch.float32,
+                             sigmas: torch.Tensor | None = None, brownian: bool = False, brownian_on_cpu: bool = True):
+    """``noise_sampler(sigma, sigma_next)`` for the frames ``rows`` of a video of ``shape`` (F, C, H, W): each call
+    draws what ComfyUI draws for the whole video's batch (its default noise sampler, or the SDE samplers' Brownian
+    tree, built on that shape) and returns those frames' rows, so part of a video gets the whole run's own noise."""
+    base = comfy_noise_sampler(torch.zeros(shape, device=device, dtype=dtype), seed, sigmas, brownian,
+                               brownian_on_cpu)
+    index = torch.tensor([int(r) for r in rows], dtype=torch.long, device=device)
 
-    Samplers without a ``noise_sampler`` argument add no per-step noise (euler, ddim, dpmpp_2m, uni_pc, ...) and come
-    back as ``comfy.samplers.sampler_object`` makes them. The seed is the one the sampling is given (``seed=`` of
-    ``CFGGuider.sample`` / ``comfy.sample.sample_custom``).
-    """
+    def sample(sigma, sigma_next):
+        return base(sigma, sigma_next).index_select(0, index)
+
+    return sample
+
+
+def _with_noise_sampler(sampler_name: str, make):
+    """ComfyUI's sampler ``sampler_name`` with its per-step noise from ``make(x, seed, sigmas, brownian, on_cpu)``;
+    samplers that add no per-step noise come back as ``comfy.samplers.sampler_object`` makes them."""
     import comfy.samplers  # noqa: PLC0415
 
     sampler = comfy.samplers.sampler_object(sampler_name)
@@ -69,10 +89,29 @@ def frame_shared_sampler(sampler_name: str):
     on_cpu = not sampler_name.endswith("_gpu")  # the _gpu variants build their tree on the device
 
     def sample(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
-        seed = (extra_args or {}).get("seed")
-        options["noise_sampler"] = shared_noise_sampler(tuple(x.shape), seed, device=x.device, dtype=x.dtype,
-                                                        sigmas=sigmas, brownian=brownian, brownian_on_cpu=on_cpu)
+        options["noise_sampler"] = make(x, (extra_args or {}).get("seed"), sigmas, brownian, on_cpu)
         return function(model, x, sigmas, extra_args=extra_args, callback=callback, disable=disable, **options)
 
     return comfy.samplers.KSAMPLER(sample, extra_options=dict(sampler.extra_options),
                                    inpaint_options=dict(sampler.inpaint_options))
+
+
+def frame_shared_sampler(sampler_name: str):
+    """ComfyUI's sampler ``sampler_name``, drawing the same per-step noise for every frame of the batch.
+
+    Samplers without a ``noise_sampler`` argument add no per-step noise (euler, ddim, dpmpp_2m, uni_pc, ...) and come
+    back as ``comfy.samplers.sampler_object`` makes them. The seed is the one the sampling is given (``seed=`` of
+    ``CFGGuider.sample`` / ``comfy.sample.sample_custom``).
+    """
+    return _with_noise_sampler(sampler_name, lambda x, seed, sigmas, brownian, on_cpu: shared_noise_sampler(
+        tuple(x.shape), seed, device=x.device, dtype=x.dtype, sigmas=sigmas, brownian=brownian,
+        brownian_on_cpu=on_cpu))
+
+
+def video_rows_sampler(sampler_name: str, frames: int, rows):
+    """ComfyUI's sampler ``sampler_name`` for a batch holding frames ``rows`` of a ``frames``-frame video: its
+    per-step noise is the whole video's (video_rows_noise_sampler); deterministic samplers come back unchanged."""
+    rows = [int(r) for r in rows]
+    return _with_noise_sampler(sampler_name, lambda x, seed, sigmas, brownian, on_cpu: video_rows_noise_sampler(
+        (frames, *x.shape[1:]), rows, seed, device=x.device, dtype=x.dtype, sigmas=sigmas, brownian=brownian,
+        brownian_on_cpu=on_cpu))

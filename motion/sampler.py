@@ -9,17 +9,21 @@ Every phase runs ComfyUI's own sampler on a slice of one sigma schedule, so any 
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-from ..attention import CrossFrameAttention, find_cross_frame, with_cross_frame, with_frame_chunks
+from ..attention import (ANCHOR_FIRST_AND_PREVIOUS, CrossFrameAttention, find_cross_frame, with_cross_frame,
+                         with_frame_chunks, with_video_frames)
 from .background import latent_masks, smooth_background
+from .camera import CameraPath
 from .field import frame_affines, warp_frames
 from .first_frame import held_steps, prepare_first_frame
-from .noise import frame_shared_sampler
+from .noise import frame_shared_sampler, video_rows_sampler
+from .parts import Part, video_part
 from .renoise import renoise
 from .schedule import phases
 
@@ -27,6 +31,8 @@ NOISE_MOTION = "motion"
 NOISE_SHARED = "shared"
 NOISE_INDEPENDENT = "independent"
 NOISE_MODES = (NOISE_MOTION, NOISE_SHARED, NOISE_INDEPENDENT)
+
+log = logging.getLogger("t2v-zero")
 
 Progress = Callable[[int, int, torch.Tensor], None]
 """progress(steps_done, steps_total, x0_preview): called after every sampler step of every phase."""
@@ -43,6 +49,7 @@ class Motion:
     rotation: float = 0.0
     t0: int = 44
     t1: int = 47
+    path: CameraPath | None = None  # keyframed camera (motion/camera.py): replaces the four constants above
 
 
 def check_latent(samples: torch.Tensor) -> None:
@@ -103,9 +110,11 @@ class _Phases:
         self.cfg, self.sampler, self.seed = cfg, sampler, seed
         self.total, self.done, self.progress = total, 0, progress
 
-    def run(self, model, latent: torch.Tensor, sigmas: torch.Tensor, hold: "_Hold | None" = None) -> torch.Tensor:
-        """Denoise ``latent`` (LATENT space, already at sigmas[0]) along ``sigmas``. With ``hold``, frame 0 is kept
-        at the given image noised to each sigma (ComfyUI's inpainting noise mask)."""
+    def run(self, model, latent: torch.Tensor, sigmas: torch.Tensor, hold: "_Hold | None" = None,
+            sampler=None) -> torch.Tensor:
+        """Denoise ``latent`` (LATENT space, already at sigmas[0]) along ``sigmas`` (with ``sampler``, else the
+        phases' own). With ``hold``, frame 0 is kept at the given image noised to each sigma (ComfyUI's inpainting
+        noise mask)."""
         import comfy.model_management  # noqa: PLC0415
         import comfy.sample  # noqa: PLC0415
 
@@ -124,8 +133,8 @@ class _Phases:
             # row 0 starts and stays at image + sigma * noise0; the other rows start at ``latent`` (zero noise)
             latent, noise, mask = latent.clone(), noise.clone(), torch.ones_like(latent[:, :1])
             latent[:1], noise[:1], mask[:1] = hold.image.to(latent), hold.noise.to(latent), 0.0
-        out = comfy.sample.sample_custom(model, noise, self.cfg, self.sampler, sigmas, self.positive, self.negative,
-                                         latent, noise_mask=mask, callback=callback, disable_pbar=True,
+        out = comfy.sample.sample_custom(model, noise, self.cfg, sampler or self.sampler, sigmas, self.positive,
+                                         self.negative, latent, noise_mask=mask, callback=callback, disable_pbar=True,
                                          seed=self.seed)
         self.done = offset + sigmas.shape[-1] - 1
         return out
@@ -146,13 +155,24 @@ class _Hold:
     until: int
 
 
+def check_part_anchor(model, part: Part) -> None:
+    """A part cannot use first+previous attention: a frame would need its predecessor, computed in another part."""
+    patch = find_cross_frame(model.model_options)
+    if not part.whole and patch is not None and patch.anchor == ANCHOR_FIRST_AND_PREVIOUS:
+        raise ValueError(f"parts {part.count} with cross-frame anchor 'first+previous': each frame also attends to its "
+                         f"previous frame, which another part computes, so the video cannot be split exactly. Fix: "
+                         f"set CrossFrameAttentionPatch's anchor to 'first', or parts to 1.")
+
+
 def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, steps: int, cfg: float,
                  sampler_name: str, scheduler: str, noise_mode: str = NOISE_MOTION, motion: Motion = Motion(),
                  frames_per_chunk: int = 0, foreground_mask: torch.Tensor | None = None,
                  smooth_bg_strength: float = 0.4, first_frame: torch.Tensor | None = None,
-                 first_frame_strength: float = 1.0, progress: Progress | None = None) -> torch.Tensor:
+                 first_frame_strength: float = 1.0, progress: Progress | None = None,
+                 part: Part | None = None) -> torch.Tensor:
     """Text-to-video (or image-to-video, given ``first_frame``: one LATENT image) with a ComfyUI model.
-    ``latent``: (F, C, H, W) LATENT samples; returns them denoised."""
+    ``latent``: (F, C, H, W) LATENT samples of the whole video; returns them denoised, or, given ``part``
+    (motion/parts.py), that part's frames as the whole video's run makes them."""
     import comfy.sample  # noqa: PLC0415
     import comfy.samplers  # noqa: PLC0415
 
@@ -161,6 +181,11 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     check_latent(latent)
     latent = comfy.sample.fix_empty_latent_channels(model, latent)
     frames = latent.shape[0]
+    part = part or video_part(frames, 0, 1)
+    if part.frames != frames:
+        raise ValueError(f"{part.describe()} does not fit a latent of {frames} frames")
+    check_part_anchor(model, part)
+    rows = part.rows  # global frames of the joint pass: all of them, or frame 0 and the part's
     sampling = model.get_model_object("model_sampling")
     latent_format = model.get_model_object("latent_format")
     sigmas = comfy.samplers.KSampler(model, steps=steps, device="cpu", sampler=sampler_name,
@@ -168,8 +193,15 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     # shared: ancestral/SDE samplers add the same per-step noise to every frame too, or the frames drift apart
     sampler = (frame_shared_sampler(sampler_name) if noise_mode == NOISE_SHARED
                else comfy.samplers.sampler_object(sampler_name))
+    joint_sampler = sampler
+    if not part.whole and noise_mode != NOISE_SHARED:  # the whole video's per-step noise, this part's rows
+        joint_sampler = video_rows_sampler(sampler_name, frames, rows)
     joint_model = video_model(model, frames_per_chunk)
+    if not part.whole:
+        joint_model = with_video_frames(joint_model, rows, frames)
     noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
+    if noise_mode != NOISE_MOTION:
+        noise = noise[rows]
     hold = None
     if first_frame is not None:
         hold = _Hold(prepare_first_frame(first_frame, tuple(latent.shape)), noise[:1].clone(),
@@ -183,7 +215,7 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
                                    max_denoise and index == 0)
         return latent_format.process_out(x)
 
-    x_start = noised(latent[:noise.shape[0]], noise)  # motion mode: frame 0 only
+    x_start = noised(latent[rows[:noise.shape[0]]], noise)  # motion mode: frame 0 only
     if hold is not None:
         x_start[:1] = noised(hold.image, hold.noise)  # img2img's start for frame 0, whatever the strength
 
@@ -194,15 +226,16 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
             x, a = noised(hold.image, hold.noise, held_until), held_until
         return run.run(model, x, sigmas[a:b + 1])
 
-    def together(x, a: int):  # all frames from step a to the end
+    def together(x, a: int):  # all frames (of the part) from step a to the end; the part's own frames come back
         if hold is not None and a < hold.until:
-            x, a = run.run(joint_model, x, sigmas[a:min(steps, hold.until) + 1], hold), min(steps, hold.until)
-        x = run.run(joint_model, x, sigmas[a:])
+            x = run.run(joint_model, x, sigmas[a:min(steps, hold.until) + 1], hold, joint_sampler)
+            a = min(steps, hold.until)
+        x = run.run(joint_model, x, sigmas[a:], sampler=joint_sampler)
         if hold is not None and hold.until >= steps:
             # Held to the end, frame 0 is the image: single-step samplers land on it within float rounding, but
             # multistep correctors (uni_pc) leave a ~1e-3 relative residue; put the image back, as inpainting does.
             x[:1] = hold.image.to(x)
-        return x
+        return x if part.whole else x[part.kept]
 
     if noise_mode != NOISE_MOTION:
         run = _Phases(model, positive, negative, cfg, sampler, seed, steps, progress)
@@ -217,13 +250,18 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     x_t0 = alone(x_t1, plan.joint_start, plan.warp_at)
 
     height, width = latent.shape[-2:]
-    affines = frame_affines(range(frames), height, width, motion.motion_x, motion.motion_y, motion.zoom,
-                            motion.rotation)
-    moved = warp_frames(x_t0.expand(frames - 1, -1, -1, -1), affines[1:])
+    if motion.path is not None and motion.path.last_keyframe >= frames:
+        log.info("t2v-zero: the camera path has keyframes up to frame %d, beyond this video's last frame (%d): they "
+                 "shape the path up to it, the rest is not shown.", motion.path.last_keyframe, frames - 1)
+    affines = frame_affines(rows, height, width, motion.motion_x, motion.motion_y, motion.zoom, motion.rotation,
+                            path=motion.path)
+    moved = warp_frames(x_t0.expand(len(rows) - 1, -1, -1, -1), affines[1:])
     sigma_t0, sigma_t1 = float(sigmas[plan.warp_at]), float(sigmas[plan.joint_start])
+    eps = eps[[f - 1 for f in rows[1:]]]  # the whole video's re-noise draws, for the frames held here
     moved = latent_format.process_out(renoise(latent_format.process_in(moved), eps, sampling, sigma_t0, sigma_t1))
     x_joint = torch.cat([x_t1, moved.to(x_t1)], dim=0)
     if foreground_mask is not None:
         masks = latent_masks(foreground_mask, frames, height, width)
-        x_joint = smooth_background(x_joint, masks, affines, smooth_bg_strength)
+        x_joint = smooth_background(x_joint, masks if masks.shape[0] == 1 else masks[rows], affines,
+                                    smooth_bg_strength)
     return together(x_joint, plan.joint_start)

@@ -7,7 +7,9 @@ from comfy_api.latest import io
 from ..motion.instruct_pix2pix import (IP2P_CHECKPOINT, IP2P_NOISE_MODES, check_ip2p_model, decode_frames,
                                        edit_video, encode_frames, fit_frames, ip2p_sigmas, select_frames)
 from ..motion.sampler import NOISE_SHARED
+from ..motion.parts import video_part
 from .progress import progress_for
+from .video_parts import PART_TOOLTIP, PARTS_TOOLTIP, part_latent
 
 VAE_CHUNK = 16
 """Frames per VAE call when frames_per_chunk is 0: bounds the VAE's activations, whatever the video's length."""
@@ -74,6 +76,8 @@ class InstructPix2PixVideo(io.ComfyNode):
                                optional=True,
                                tooltip="The input video's frames per second: link Get Video Components' fps. Only "
                                        "passed on (divided by every_nth) to the frame_rate output."),
+                io.Int.Input("part", default=0, min=0, max=4095, optional=True, tooltip=PART_TOOLTIP),
+                io.Int.Input("parts", default=1, min=1, max=4096, optional=True, tooltip=PARTS_TOOLTIP),
             ],
             outputs=[
                 io.Latent.Output(display_name="latent", tooltip="The edited frames' latents."),
@@ -87,15 +91,18 @@ class InstructPix2PixVideo(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, vae, frames, image_guidance, text_guidance, seed, steps, sampler_name,
                 scheduler, noise_mode, frames_per_chunk, start_frame, end_frame, every_nth,
-                frame_rate=8.0) -> io.NodeOutput:
+                frame_rate=8.0, part=0, parts=1) -> io.NodeOutput:
         check_ip2p_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
         images = select_frames(frames, start_frame, end_frame, every_nth)
-        images = fit_frames(images, vae.spacial_compression_encode())
+        video_frames = video_part(images.shape[0], part, parts)
+        images = fit_frames(images[video_frames.rows], vae.spacial_compression_encode())  # a part: frame 0 + its own
         vae_chunk = frames_per_chunk if frames_per_chunk > 0 else VAE_CHUNK
         image_latent = encode_frames(vae, images, vae_chunk)
         sigmas = ip2p_sigmas(model, steps, sampler_name, scheduler)
         samples = edit_video(model, positive, negative, image_latent, seed, sigmas, sampler_name=sampler_name,
                              text_guidance=text_guidance, image_guidance=image_guidance, noise_mode=noise_mode,
-                             frames_per_chunk=frames_per_chunk, progress=progress_for(model, sigmas.shape[-1] - 1))
+                             frames_per_chunk=frames_per_chunk, progress=progress_for(model, sigmas.shape[-1] - 1),
+                             part=video_frames)
         decoded = decode_frames(vae, samples, vae_chunk)
-        return io.NodeOutput({"samples": samples}, decoded, float(frame_rate) / every_nth)
+        latent = part_latent({}, samples, video_frames, {"seed": seed, "steps": steps})
+        return io.NodeOutput(latent, decoded, float(frame_rate) / every_nth)

@@ -5,7 +5,10 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from ..motion import NOISE_MODES, NOISE_MOTION, T_MAX_INDEX, Motion, check_latent, phases, sample_video
+from ..motion.parts import video_part
+from .camera import camera_path_input, motion_inputs, path_wins
 from .progress import progress_for
+from .video_parts import PART_TOOLTIP, PARTS_TOOLTIP, part_latent
 
 
 class MotionLatentSampler(io.ComfyNode):
@@ -45,19 +48,7 @@ class MotionLatentSampler(io.ComfyNode):
                                        "per-step noise) for every frame, no warp: the ControlNet recipe, where the "
                                        "control frames drive the motion. independent: fresh noise per "
                                        "frame."),
-                io.Float.Input("motion_x", default=12.0, min=-512.0, max=512.0, step=0.5,
-                               tooltip="Horizontal camera motion per frame, in the reference's units (pixels of a "
-                                       "512-pixel-wide frame; scales with the real width). Positive moves the content "
-                                       "to the LEFT (the camera pans right); negative to the right."),
-                io.Float.Input("motion_y", default=12.0, min=-512.0, max=512.0, step=0.5,
-                               tooltip="Vertical camera motion per frame, pixels of a 512-pixel-high frame. Positive "
-                                       "moves the content UP; negative down."),
-                io.Float.Input("zoom", default=1.0, min=0.5, max=2.0, step=0.005,
-                               tooltip="Zoom per frame about the centre: 1 = none, above 1 moves in (content grows), "
-                                       "below 1 moves out. Frame k is zoomed zoom^k."),
-                io.Float.Input("rotation", default=0.0, min=-45.0, max=45.0, step=0.1,
-                               tooltip="Rotation per frame in degrees about the centre: positive turns the content "
-                                       "anticlockwise on screen, negative clockwise. Frame k turns k times this."),
+                *motion_inputs(),
                 io.Int.Input("t0", default=44, min=0, max=T_MAX_INDEX - 1,
                              tooltip="The step whose frame-0 latent is warped (the paper's T'), counted as in the "
                                      "reference: steps from the end of a 50-step schedule (44 = 5 steps in). Must be "
@@ -84,25 +75,33 @@ class MotionLatentSampler(io.ComfyNode):
                                tooltip="Only with first_frame. 1 = frame 0 is exactly the image. Below 1 the model "
                                        "may repair or restyle it: frame 0 is img2img of the image with denoise "
                                        "1 - strength (0.7 keeps the layout and changes details)."),
+                io.Int.Input("part", default=0, min=0, max=4095, optional=True,
+                             tooltip=PART_TOOLTIP),
+                io.Int.Input("parts", default=1, min=1, max=4096, optional=True,
+                             tooltip=PARTS_TOOLTIP),
+                camera_path_input(),
             ],
-            outputs=[io.Latent.Output(tooltip="The video's latents, one per frame: decode with VAEDecode.")],
+            outputs=[io.Latent.Output(tooltip="The video's latents, one per frame (with parts > 1: this part's "
+                                              "frames): decode with VAEDecode, or with Decode Video Part for parts.")],
         )
 
     @classmethod
     def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, noise_mode,
                 motion_x, motion_y, zoom, rotation, t0, t1, frames_per_chunk, foreground_mask=None,
-                smooth_bg_strength=0.4, first_frame=None, first_frame_strength=1.0) -> io.NodeOutput:
+                smooth_bg_strength=0.4, first_frame=None, first_frame_strength=1.0, part=0, parts=1,
+                camera_path=None) -> io.NodeOutput:
         samples = latent_image["samples"]
         check_latent(samples)
-        motion = Motion(motion_x=motion_x, motion_y=motion_y, zoom=zoom, rotation=rotation, t0=t0, t1=t1)
+        video_frames = video_part(samples.shape[0], part, parts)
+        path_wins("Motion Latent Sampler", camera_path, motion_x=motion_x, motion_y=motion_y, zoom=zoom,
+                  rotation=rotation)
+        motion = Motion(motion_x=motion_x, motion_y=motion_y, zoom=zoom, rotation=rotation, t0=t0, t1=t1,
+                        path=camera_path)
         total = phases(steps, t0, t1).total_progress if noise_mode == NOISE_MOTION else steps
         out = sample_video(model, positive, negative, samples, seed, steps, cfg, sampler_name, scheduler,
                            noise_mode=noise_mode, motion=motion, frames_per_chunk=frames_per_chunk,
                            foreground_mask=foreground_mask, smooth_bg_strength=smooth_bg_strength,
                            first_frame=None if first_frame is None else first_frame["samples"],
-                           first_frame_strength=first_frame_strength, progress=progress_for(model, total))
-        result = latent_image.copy()
-        result.pop("noise_mask", None)
-        result.pop("batch_index", None)
-        result["samples"] = out
-        return io.NodeOutput(result)
+                           first_frame_strength=first_frame_strength, progress=progress_for(model, total),
+                           part=video_frames)
+        return io.NodeOutput(part_latent(latent_image, out, video_frames, {"seed": seed, "steps": steps}))

@@ -239,9 +239,21 @@ Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 at the source's
 shows it on the node."""
 
 
-def video_instruct_pix2pix(name: str) -> dict:
+IP2P_DISTRIBUTED_NOTE = """
+
+OVER SEVERAL MACHINES (ComfyUI-Distributed)
+The master and every enabled worker each edit their part of the frames (and frame 0, the anchor): Distributed Seed
+(seed 0, "fixed") -> part (master 0, worker k: k); parts = the master + the enabled workers ({parts} here). Decode
+Video Part -> Distributed Collector -> Join Video Parts put the parts together on the master, or stop with an error
+naming a part that did not arrive. Needs ComfyUI-Distributed on the master and the workers, and this pack, the
+checkpoint and the video (ComfyUI/input/) on every worker; the workers in the Distributed panel, enabled (started by
+hand: --enable-cors-header). Without workers set parts = 1. The result is the one-machine edit, frame for frame."""
+
+
+def video_instruct_pix2pix(name: str, parts: int = 1) -> dict:
     """Load Video -> Get Video Components -> Scale (longer side 512) -> Instruct-Pix2Pix Video -> Frames To Video,
-    the frame rate linked from the source through the node (divided by every_nth)."""
+    the frame rate linked from the source through the node (divided by every_nth). ``parts`` > 1: in parts on
+    ComfyUI-Distributed (Distributed Seed -> part; Decode Video Part -> Distributed Collector -> Join Video Parts)."""
     nodes = [
         (1, "CheckpointLoaderSimple", (40, 180), (315, 98), {"ckpt_name": IP2P_CHECKPOINT},
          {"properties": {"models": [{"name": IP2P_CHECKPOINT, "url": IP2P_CHECKPOINT_URL,
@@ -257,16 +269,28 @@ def video_instruct_pix2pix(name: str) -> dict:
         (7, "InstructPix2PixVideo", (850, 60), (340, 560),
          {"image_guidance": 1.0, "text_guidance": 7.5, "seed": 0, "steps": 50, "sampler_name": "euler_ancestral",
           "scheduler": "normal", "noise_mode": "shared", "frames_per_chunk": 8, "start_frame": 0, "end_frame": -1,
-          "every_nth": 1}, {}),
-        (8, "FramesToVideo", (1230, 60), (420, 560), {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
-        (9, "Note", (-420, 60), (420, 800),
-         {"text": IP2P_NOTE.format(ckpt=IP2P_CHECKPOINT, url=IP2P_CHECKPOINT_URL, name=name)},
+          "every_nth": 1, **({"parts": parts} if parts > 1 else {})}, {}),
+        (8, "FramesToVideo", (1530 if parts > 1 else 1230, 60), (420, 560),
+         {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (9, "Note", (-420, 60), (420, 1000 if parts > 1 else 800),
+         {"text": IP2P_NOTE.format(ckpt=IP2P_CHECKPOINT, url=IP2P_CHECKPOINT_URL, name=name)
+          + (IP2P_DISTRIBUTED_NOTE.format(parts=parts) if parts > 1 else "")},
          {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
     ]
     links = [(1, "CLIP", 2, "clip"), (1, "CLIP", 3, "clip"), (4, "VIDEO", 5, "video"), (5, "images", 6, "image"),
              (1, "MODEL", 7, "model"), (2, "CONDITIONING", 7, "positive"), (3, "CONDITIONING", 7, "negative"),
              (1, "VAE", 7, "vae"), (6, "IMAGE", 7, "frames"), (5, "fps", 7, "frame_rate"),
-             (7, "images", 8, "images"), (7, "frame_rate", 8, "frame_rate")]
+             (7, "frame_rate", 8, "frame_rate")]
+    if parts == 1:
+        return {"nodes": nodes, "links": links + [(7, "images", 8, "images")]}
+    nodes += [
+        (10, "DistributedSeed", (400, 700), (315, 82), {"seed": 0}, {"title": "Part: master 0, worker k: k"}),
+        (11, "DecodeVideoPart", (1230, 60), (250, 46), {}, {}),
+        (12, "DistributedCollector", (1230, 160), (250, 80), {"load_balance": False}, {}),
+        (13, "JoinVideoParts", (1230, 290), (250, 46), {}, {}),
+    ]
+    links += [(10, "seed", 7, "part"), (7, "latent", 11, "samples"), (1, "VAE", 11, "vae"),
+              (11, "labelled_frames", 12, "images"), (12, "images", 13, "images"), (13, "frames", 8, "images")]
     return {"nodes": nodes, "links": links}
 
 
@@ -376,6 +400,138 @@ def controlnet_video(name: str, kind: str) -> dict:
     return {"nodes": nodes, "links": links}
 
 
+DISTRIBUTED_NOTE = """One video over several GPUs or machines: ComfyUI-Distributed runs this workflow on the master and on every
+enabled worker; each makes its part of the {frames} frames, and the master puts the video together. The result is the
+video one machine makes with parts = 1, frame for frame, in about 1/N of the time (each part also recomputes frame 0:
+53 + 48 x F/N frame-steps at 50 steps, against 5 + 48 x F alone).
+
+NEEDS
+ComfyUI-Distributed (robertvoy; ComfyUI-Manager: "ComfyUI-Distributed") on the master and on every worker, and on
+every worker this pack (T2V-Zero) and the same checkpoint, v1-5-pruned-emaonly.safetensors from
+  {url}
+in  ComfyUI/models/checkpoints/ .
+In the Distributed panel (side bar): add the workers, tick them enabled, keep "master participates" on. A worker
+you start by hand needs --enable-cors-header, or the panel sees it as offline.
+
+WIRING
+Distributed Seed (seed 0, control "fixed": never randomize) -> part: the master makes part 0, worker k part k.
+parts = the master + the enabled workers ({parts} here: the master and 2 workers). Set it when you add or remove one.
+Decode Video Part labels each part's frames; Distributed Collector gathers them on the master; Join Video Parts
+  checks every part came, once and in order, and joins them. A worker that is offline, stops or fails leaves a part
+  missing: the run then stops with an error naming it, and no shorter video is written.
+Everything else as in the text-to-video workflow: motion_x / motion_y, zoom, rotation, t0 / t1, seed (the video's
+  own seed: every participant uses the same), frames_per_chunk for long parts. Anchor first+previous cannot be split.
+
+ALONE
+Without workers (or with parts = 1) the workflow runs on this machine alone and makes the whole video.
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 on the master ({fps:g} fps)."""
+
+
+def text_to_video_distributed(name: str, frames: int, parts: int) -> dict:
+    """Text-to-video in parts on ComfyUI-Distributed: Distributed Seed -> part, Decode Video Part -> Distributed
+    Collector -> Join Video Parts -> Frames To Video."""
+    fps = 4.0
+    nodes, links = _loader_and_prompts("a horse galloping on a street")
+    nodes += [
+        (4, "EmptyLatentImage", (400, 450), (315, 106), {"width": 512, "height": 512, "batch_size": frames},
+         {"title": f"Frames ({frames}, 512x512)"}),
+        (5, "DistributedSeed", (400, 600), (315, 82), {"seed": 0}, {"title": "Part: master 0, worker k: k"}),
+        (6, "MotionLatentSampler", (850, 60), (340, 560), _sampler_values(0, parts=parts), {}),
+        (7, "DecodeVideoPart", (1230, 60), (250, 46), {}, {}),
+        (8, "DistributedCollector", (1230, 160), (250, 80), {"load_balance": False}, {}),
+        (9, "JoinVideoParts", (1230, 290), (250, 46), {}, {}),
+        (10, "FramesToVideo", (1530, 60), (420, 560),
+         {"frame_rate": fps, "format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (11, "Note", (-420, 60), (420, 840), {"text": DISTRIBUTED_NOTE.format(
+            url=CHECKPOINT_URL, frames=frames, parts=parts, name=name, fps=fps)},
+         {"title": "Read me: workers, parts, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links += [(1, "MODEL", 6, "model"), (2, "CONDITIONING", 6, "positive"), (3, "CONDITIONING", 6, "negative"),
+              (4, "LATENT", 6, "latent_image"), (5, "seed", 6, "part"), (6, "LATENT", 7, "samples"),
+              (1, "VAE", 7, "vae"), (7, "labelled_frames", 8, "images"), (8, "images", 9, "images"),
+              (9, "frames", 10, "images")]
+    return {"nodes": nodes, "links": links}
+
+
+CAMERA_NOTE = """{intro}
+
+MODEL
+An SD1.5 checkpoint, e.g. v1-5-pruned-emaonly.safetensors (4 GB) from
+  {url}
+into  ComfyUI/models/checkpoints/  (or any SD1.5 fine-tune; press R to refresh the list).
+{image}
+CAMERA PATH (the Camera Path node: keyframes in the frame:(value) syntax of FizzNodes / Deforum)
+pan_x / pan_y: camera position in pixels of a 512-px frame (motion_x / motion_y's units; positive pan_x moves the
+  content LEFT, positive pan_y UP). zoom: 1 = as frame 0, 1.5 = 1.5 times closer. rotation: degrees, positive =
+  anticlockwise. Each is a list of keyframes, e.g. 0:(0), 12:(0), 36:(96) = hold for 12 frames, then pan 96 px.
+Frames between keyframes are eased ({interpolation}: starts and stops gently; also linear, ease_in, ease_out,
+  hold); after the last keyframe the camera holds. A linked camera_path replaces motion_x / motion_y / zoom /
+  rotation on the sampler.
+
+SEE THE MOVE FIRST
+Motion Preview shows what the camera does to frame 0 ({shown}) with the sampler's own warp, in
+  milliseconds: select it and Queue Selected Output Nodes (right-click), then tune the keyframes; Run the whole
+  workflow when the move is right.
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 ({fps:g} fps) and shows it on the node."""
+
+
+def camera_path_video(name: str, frames: int, photo: bool) -> dict:
+    """Text-to-video (or image-to-video from a photo, Ken Burns) along a keyframed camera path, with its preview."""
+    fps = 8.0
+    text = "a cartoon girl with blond hair waving on a green meadow" if photo else "a horse galloping on a street"
+    nodes, links = _loader_and_prompts(text)
+    if photo:  # a slow push-in drifting left and up over the photo
+        path = {"pan_x": f"0:(0), {frames - 1}:(-40)", "pan_y": f"0:(0), {frames - 1}:(-16)",
+                "zoom": f"0:(1), {frames - 1}:(1.3)", "rotation": "0:(0)", "interpolation": "ease_in_out"}
+        intro = (f"Ken Burns over a photo: a slow push-in with a drift, {frames} frames from your picture (frame 0 "
+                 f"is the picture itself, first_frame_strength 1.0).")
+        image = ("\nIMAGE\nLoad Image: your photo (ComfyUI/input/). Upscale Image crops and scales it to 512x512; VAE "
+                 "Encode makes it the sampler's first_frame. Describe the photo in the positive prompt.\n")
+    else:  # hold, ease into a pan, then push in
+        hold, pan_end = frames // 4, frames * 5 // 8
+        path = {"pan_x": f"0:(0), {hold}:(0), {pan_end}:(120)", "pan_y": "0:(0)",
+                "zoom": f"0:(1), {pan_end}:(1), {frames - 1}:(1.4)", "rotation": "0:(0)",
+                "interpolation": "ease_in_out"}
+        intro = (f"Text-to-video along a camera path: {frames} frames that hold still, ease into a pan to the right "
+                 f"(the content moves left) and then push in.")
+        image = ""
+    nodes += [
+        (4, "EmptyLatentImage", (400, 450), (315, 106), {"width": 512, "height": 512, "batch_size": frames},
+         {"title": f"Frames ({frames}, 512x512)"}),
+        (5, "CameraPath", (400, 600), (400, 330), path, {}),
+        (6, "MotionLatentSampler", (850, 60), (340, 600),
+         _sampler_values(0, motion_x=0.0, motion_y=0.0, **({"first_frame_strength": 1.0} if photo else {})), {}),
+        (7, "VAEDecode", (1230, 60), (210, 46), {}, {}),
+        (8, "FramesToVideo", (1230, 160), (420, 560),
+         {"frame_rate": fps, "format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (9, "MotionPreview", (850, 700), (340, 460), {"motion_x": 0.0, "motion_y": 0.0, "frame_rate": fps},
+         {"title": "Motion Preview: the camera on frame 0"}),
+        (10, "Note", (-420, 60), (420, 840), {"text": CAMERA_NOTE.format(
+            intro=intro, url=CHECKPOINT_URL, image=image,
+            interpolation=path["interpolation"], shown="your photo" if photo else "a test pattern", name=name,
+            fps=fps)}, {"title": "Read me: keyframes, preview, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links += [(1, "MODEL", 6, "model"), (2, "CONDITIONING", 6, "positive"), (3, "CONDITIONING", 6, "negative"),
+              (4, "LATENT", 6, "latent_image"), (5, "camera_path", 6, "camera_path"), (6, "LATENT", 7, "samples"),
+              (1, "VAE", 7, "vae"), (7, "IMAGE", 8, "images"), (4, "LATENT", 9, "latent_image"),
+              (5, "camera_path", 9, "camera_path")]
+    if photo:
+        nodes += [
+            (11, "LoadImage", (40, 620), (315, 314), {"image": "example.png"}, {"title": "Your photo"}),
+            (12, "ImageScale", (40, 960), (315, 130),
+             {"upscale_method": "bilinear", "width": 512, "height": 512, "crop": "center"},
+             {"title": "Crop + scale to the video size"}),
+            (13, "VAEEncode", (400, 960), (210, 46), {}, {}),
+        ]
+        links += [(11, "IMAGE", 12, "image"), (12, "IMAGE", 13, "pixels"), (1, "VAE", 13, "vae"),
+                  (13, "LATENT", 6, "first_frame"), (12, "IMAGE", 9, "first_frame")]
+    return {"nodes": nodes, "links": links}
+
+
 NOTE_INFO = {"input": {"required": {"text": ["STRING", {"multiline": True}]}}, "output": [], "output_name": []}
 
 
@@ -390,10 +546,13 @@ def build(object_info: dict, name: str, description: dict) -> dict:
         unknown = set(values) - set(widget_names(info))
         if unknown:
             raise KeyError(f"{kind} has no widget input(s) {sorted(unknown)}")
-        # A widget fed by a link has an input slot naming the widget; the frontend numbers such a node's slots over
-        # all its inputs in order (widgets included), so list them all there, or the links' slot numbers shift.
+        # A widget fed by a link has an input slot naming the widget; the frontend (1.32 and 1.48) then numbers such
+        # a node's slots over all its inputs, the sockets first and the widgets after, each in input order: list them
+        # all that way, or the links' slot numbers shift.
         linked_widgets = {i for _, _, d, i in description["links"] if d == nid} & set(widget_names(info))
-        for input_name, input_spec in ordered_inputs(info):
+        inputs = ordered_inputs(info)
+        sockets_first = sorted(inputs, key=lambda item: item[0] in widget_names(info))  # stable: order kept
+        for input_name, input_spec in sockets_first:
             is_widget = input_name in widget_names(info)
             if not is_widget or linked_widgets:
                 slot = {"name": input_name, "type": input_spec[0], "link": None}
@@ -435,7 +594,11 @@ def build(object_info: dict, name: str, description: dict) -> dict:
 WORKFLOWS = {
     "text-to-video": lambda: text_to_video("text-to-video", 8, 0),
     "text-to-video-long": lambda: text_to_video("text-to-video-long", 64, 8),
+    "text-to-video-distributed": lambda: text_to_video_distributed("text-to-video-distributed", 48, 3),
+    "video-instruct-pix2pix-distributed": lambda: video_instruct_pix2pix("video-instruct-pix2pix-distributed", 3),
     "image-to-video": lambda: image_to_video("image-to-video", 8),
+    "image-to-video-ken-burns": lambda: camera_path_video("image-to-video-ken-burns", 24, photo=True),
+    "text-to-video-camera-path": lambda: camera_path_video("text-to-video-camera-path", 32, photo=False),
     "video-continuation": lambda: video_continuation("video-continuation", 8),
     "video-instruct-pix2pix": lambda: video_instruct_pix2pix("video-instruct-pix2pix"),
     "controlnet-canny-video": lambda: controlnet_video("controlnet-canny-video", "canny"),
@@ -459,12 +622,13 @@ def render(object_info: dict) -> dict[str, str]:
 
 
 def server_object_info() -> dict:
+    """/object_info of the host's server with this pack and ComfyUI-Distributed (the distributed workflow's nodes)."""
     sys.path.insert(0, str(REPO / "tests"))
-    from comfy_server import ComfyServer  # noqa: PLC0415
+    from distributed import distributed_server  # noqa: PLC0415
 
     host = Path(os.environ.get("T2VZ_HOST") or REPO / ".host").resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        server = ComfyServer(host / "ComfyUI", Path(tmp), {}, python=str(host / "venv" / "bin" / "python")).start()
+        server = distributed_server(host, Path(tmp), {}).start()
         try:
             return server.get("/object_info")
         finally:

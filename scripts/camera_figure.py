@@ -1,8 +1,12 @@
-"""Draws docs/camera-motion.png: the camera moves of MotionLatentSampler applied to a synthetic test pattern by the
-very warp code the sampler uses (motion/field.py), frame by frame. The tiny test models only make noise, so the
-figure shows the motion field itself, which is what the motion inputs control.
+"""Draws the README's camera figures with the very warp code the sampler uses (motion/field.py, through the motion
+preview, motion/preview.py), on the preview's grid pattern. The tiny test models only make noise, so the figures show
+the motion field itself, which is what the motion inputs and camera paths control.
 
-Run from the repo root with the host installed: .host/venv/bin/python scripts/camera_figure.py [--out FILE]
+- docs/camera-motion.png: the constant moves (motion_x/y, zoom, rotation), frame by frame;
+- docs/camera-path.png: a keyframed camera path (workflows/text-to-video-camera-path.json's: hold, ease into a pan,
+  push in) as the Motion Preview node shows it, a strip of its frames.
+
+Run from the repo root with the host installed: .host/venv/bin/python scripts/camera_figure.py [--out FOLDER]
 """
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ import sys
 import types
 from pathlib import Path
 
-import numpy
 import torch
 from PIL import Image, ImageDraw
 
@@ -21,9 +24,10 @@ if "t2vz" not in sys.modules:  # the pack as a package, without its ComfyUI entr
     package.__path__ = [str(REPO)]
     sys.modules["t2vz"] = package
 
-from t2vz.motion.field import warp_anchor  # noqa: E402
+from t2vz.motion.camera import camera_path  # noqa: E402
+from t2vz.motion.preview import grid_pattern, preview_frames  # noqa: E402
 
-SIZE = 96  # pattern pixels (the warp works on any (C, H, W) tensor; motion is relative to the size)
+SIZE = 96  # pattern pixels (the warp works on any size; motion is relative to it)
 SCALE = 2  # nearest upscale for display
 FRAMES = [0, 2, 4, 6]
 MOVES = [  # label, motion_x, motion_y, zoom, rotation
@@ -35,26 +39,19 @@ MOVES = [  # label, motion_x, motion_y, zoom, rotation
     ("rotation 6: turns anticlockwise", 0.0, 0.0, 1.0, 6.0),
     ("zoom 1.05 + rotation -4 + motion_x 12", 12.0, 0.0, 1.05, -4.0),
 ]
+# workflows/text-to-video-camera-path.json's path over its 32 frames: hold to 8, pan to 20, push in to 31
+PATH = {"pan_x": "0:(0), 8:(0), 20:(120)", "pan_y": "0:(0)", "zoom": "0:(1), 20:(1), 31:(1.4)", "rotation": "0:(0)",
+        "interpolation": "ease_in_out"}
+PATH_FRAMES = [0, 4, 8, 12, 16, 20, 24, 28, 31]
 
 
-def test_pattern(size: int = SIZE) -> torch.Tensor:
-    """(1, 3, size, size) in 0..1: a grid, an asymmetric "F" and a red dot near the top left, so every move shows."""
-    image = Image.new("RGB", (size, size), (235, 235, 225))
-    draw = ImageDraw.Draw(image)
-    for p in range(0, size, size // 8):
-        draw.line([(p, 0), (p, size)], fill=(170, 190, 210))
-        draw.line([(0, p), (size, p)], fill=(170, 190, 210))
-    u = size // 16
-    draw.rectangle([6 * u, 4 * u, 7 * u, 12 * u], fill=(30, 60, 160))  # the F's stem
-    draw.rectangle([6 * u, 4 * u, 11 * u, 5 * u], fill=(30, 60, 160))  # top bar
-    draw.rectangle([6 * u, 7 * u, 9 * u, 8 * u], fill=(30, 60, 160))  # middle bar
-    draw.ellipse([2 * u, 2 * u, 4 * u, 4 * u], fill=(220, 40, 40))
-    pixels = torch.from_numpy(numpy.asarray(image, dtype=numpy.float32).copy()) / 255.0
-    return pixels.permute(2, 0, 1).unsqueeze(0)
+def tile(frame: torch.Tensor, cell: int) -> Image.Image:
+    pixels = (frame.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return Image.fromarray(pixels).resize((cell, cell), Image.NEAREST)
 
 
-def figure() -> Image.Image:
-    pattern = test_pattern()
+def motion_figure() -> Image.Image:
+    pattern = grid_pattern(SIZE, SIZE)
     cell, label_w, pad, head = SIZE * SCALE, 250, 6, 22
     sheet = Image.new("RGB", (label_w + len(FRAMES) * (cell + pad), head + len(MOVES) * (cell + pad)), "white")
     draw = ImageDraw.Draw(sheet)
@@ -63,22 +60,35 @@ def figure() -> Image.Image:
     for row, (label, mx, my, zoom, rotation) in enumerate(MOVES):
         top = head + row * (cell + pad)
         draw.text((8, top + cell // 2 - 6), label, fill="black")
-        frames = warp_anchor(pattern, FRAMES, mx, my, zoom, rotation)
-        for col, frame in enumerate(frames):
-            pixels = (frame.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-            tile = Image.fromarray(pixels).resize((cell, cell), Image.NEAREST)
-            sheet.paste(tile, (label_w + col * (cell + pad), top))
+        frames = preview_frames(pattern, max(FRAMES) + 1, {"motion_x": mx, "motion_y": my, "zoom": zoom,
+                                                           "rotation": rotation})
+        for col, k in enumerate(FRAMES):
+            sheet.paste(tile(frames[k], cell), (label_w + col * (cell + pad), top))
+    return sheet
+
+
+def path_figure() -> Image.Image:
+    frames = preview_frames(grid_pattern(SIZE, SIZE), PATH_FRAMES[-1] + 1,
+                            {"motion_x": 0.0, "motion_y": 0.0, "zoom": 1.0, "rotation": 0.0}, camera_path(**PATH))
+    cell, pad, head = SIZE + SIZE // 3, 4, 40
+    sheet = Image.new("RGB", (len(PATH_FRAMES) * (cell + pad), head + cell + 4), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((4, 4), f"pan_x {PATH['pan_x']}   zoom {PATH['zoom']}   ({PATH['interpolation']})", fill="black")
+    for col, k in enumerate(PATH_FRAMES):
+        draw.text((col * (cell + pad) + cell // 2 - 20, 22), f"frame {k}", fill="black")
+        sheet.paste(tile(frames[k], cell), (col * (cell + pad), head))
     return sheet
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO / "docs" / "camera-motion.png"))
+    parser.add_argument("--out", default=str(REPO / "docs"))
     args = parser.parse_args()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure().save(out)
-    print("wrote", out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, figure in (("camera-motion.png", motion_figure), ("camera-path.png", path_figure)):
+        figure().save(out / name)
+        print("wrote", out / name)
     return 0
 
 

@@ -4,7 +4,8 @@ in <repo>/output/.
 Uses the first SD1.5 checkpoint (*.safetensors / *.ckpt) in <host>/ComfyUI/models/checkpoints if there is one, at
 the workflow's own settings (8 frames, 512x512, 50 steps: slow on a CPU). Otherwise it generates the tiny
 random-weight test checkpoint (cached under <host>/models) and runs a smaller, shorter job (128x128, 8 frames,
-10 steps, about a minute on 2 CPU cores): the pipeline is the real one, but that model's frames are NOISE.
+10 steps, about a minute on 2 CPU cores): the pipeline is the real one, but that model's frames are NOISE. Beside the
+video it writes the Motion Preview of the same camera move on ComfyUI's example picture, which shows something true.
 
 Host: T2VZ_HOST (default <repo>/.host). Run: make demo  (= <host>/venv/bin/python scripts/demo.py)
 """
@@ -45,6 +46,30 @@ def tiny_checkpoint_dir() -> Path:
     from tiny_models import tiny_checkpoint  # noqa: PLC0415
 
     return tiny_checkpoint().parent
+
+
+def camera_preview(server: ComfyServer, video_prompt: dict) -> Path:
+    """The Motion Preview of the video's camera move (its size, frames and motion inputs) on ComfyUI's example
+    picture, written next to the video as <name>-camera-preview_*.mp4. Milliseconds of work, no model: unlike the
+    tiny model's frames it shows something true."""
+    import shutil  # noqa: PLC0415
+
+    shutil.copyfile(HOST / "ComfyUI" / "input" / "example.png", server.input_dir / "example.png")
+    nodes = {node["class_type"]: (nid, node["inputs"]) for nid, node in video_prompt.items()}
+    latent_id, sampler = nodes["EmptyLatentImage"][0], nodes["MotionLatentSampler"][1]
+    fps = nodes["FramesToVideo"][1]["frame_rate"]
+    prompt = {
+        latent_id: video_prompt[latent_id],
+        "p1": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "p2": {"class_type": "MotionPreview", "inputs": {
+            "latent_image": [latent_id, 0], "first_frame": ["p1", 0], "frame_rate": fps,
+            **{k: sampler[k] for k in ("motion_x", "motion_y", "zoom", "rotation")}}},
+        "p3": {"class_type": "FramesToVideo", "inputs": {
+            "images": ["p2", 0], "frame_rate": fps, "format": "mp4", "quality": 19, "loop_count": 0,
+            "pingpong": False, "filename_prefix": "text-to-video-camera-preview", "save_output": True}},
+    }
+    (video,) = server.run(prompt)["outputs"]["p3"]["images"]
+    return OUTPUT / video.get("subfolder", "") / video["filename"]
 
 
 def banner(text: str) -> None:
@@ -99,9 +124,12 @@ def main() -> int:
                 print("The workflow produced no .mp4:", json.dumps(entry["outputs"])[:2000])
                 return 1
             path = OUTPUT / videos[0].get("subfolder", "") / videos[0]["filename"]
+            preview = camera_preview(server, prompt)
         finally:
             server.stop()
     print(f"\nWrote {path}")
+    print(f"  and {preview}: the camera move of this video (the Motion Preview node, the sampler's own warp) on "
+          f"ComfyUI's example picture: what any model's video would do with that move")
     print(f"  workflow run {time.time() - run_start:.1f}s, total {time.time() - started:.1f}s (server start "
           f"included)")
     if real is None:

@@ -151,14 +151,15 @@ def to_api(workflow: dict, object_info: dict) -> dict:
 def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = None, height: int | None = None,
                frames: int | None = None, steps: int | None = None, image: str | None = None,
                video: str | None = None, ip2p_checkpoint: str | None = None,
-               control_net: str | None = None) -> dict:
+               control_net: str | None = None, parts: int | None = None) -> dict:
     """A copy of ``prompt`` with another checkpoint and/or a smaller job (tests, the tiny demo model).
 
     width/height/frames go to EmptyLatentImage (width/height also to ImageScale), image to LoadImage, steps to
     every sampler; frames_per_chunk is kept below the frame
     count so a chunked workflow still runs in more than one chunk. video goes to LoadVideo; InstructPix2PixVideo
     edits ``frames`` frames, its loader gets ``ip2p_checkpoint``, ImageScaleToMaxDimension max(width, height).
-    ControlNetLoader gets ``control_net``; ImageFromBatch keeps ``frames`` frames."""
+    ControlNetLoader gets ``control_net``; ImageFromBatch keeps ``frames`` frames. ``parts`` goes to the samplers'
+    parts (1: the whole video on one machine, as a distributed workflow runs without workers)."""
     prompt = copy.deepcopy(prompt)
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
@@ -181,6 +182,8 @@ def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = 
             inputs["length"] = frames
         if kind == "ControlNetLoader" and control_net:
             inputs["control_net_name"] = control_net
+        if parts and isinstance(inputs.get("parts"), int):
+            inputs["parts"] = parts
         if kind == "ImageScaleToMaxDimension" and (width or height):
             inputs["largest_size"] = max(width or 0, height or 0)
         if kind == "InstructPix2PixVideo":

@@ -58,12 +58,12 @@ def tiny_controlnet_path():
 
 @pytest.fixture(scope="session")
 def comfy_server(tmp_path_factory, tiny_checkpoint_path, tiny_controlnet_path):
-    """The real ComfyUI server (subprocess, --cpu, 127.0.0.1, free port, temp dirs) with this pack loaded."""
-    from comfy_server import ComfyServer
+    """The real ComfyUI server (subprocess, --cpu, 127.0.0.1, free port, temp dirs) with this pack loaded, and
+    ComfyUI-Distributed, which workflows/text-to-video-distributed.json uses (no workers: it runs alone)."""
+    from distributed import distributed_server
 
-    server = ComfyServer(COMFY, tmp_path_factory.mktemp("comfy"),
-                         {"checkpoints": tiny_checkpoint_path.parent, "controlnet": tiny_controlnet_path.parent},
-                         python=str(HOST / "venv" / "bin" / "python"))
+    server = distributed_server(HOST, tmp_path_factory.mktemp("comfy"),
+                                {"checkpoints": tiny_checkpoint_path.parent, "controlnet": tiny_controlnet_path.parent})
     server.start()
     yield server
     server.stop()

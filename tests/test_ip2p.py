@@ -470,3 +470,20 @@ def test_substitute_gives_the_ip2p_loader_its_checkpoint_and_picks_frames():
     assert small["3"]["inputs"]["ckpt_name"] == "tiny.safetensors"
     assert small["9"]["inputs"]["end_frame"] == 1 + 3 * 2 and small["9"]["inputs"]["frames_per_chunk"] == 2
     assert small["4"]["inputs"]["file"] == "clip.mp4"
+
+
+@pytest.mark.parametrize("noise_mode,sampler", [("shared", "euler_ancestral"), ("independent", "euler_ancestral"),
+                                                ("independent", "dpmpp_2m_sde")])
+def test_parts_equal_the_whole_edit(tiny, noise_mode, sampler):
+    """Video Instruct-Pix2Pix in parts (motion/parts.py): each part holds frame 0 (the anchor) and its own frames and
+    gets the whole edit's noise; the parts put together are the whole edit."""
+    from t2vz.motion.parts import video_part
+
+    latent = image_latents(frames=7, seed=3)
+    whole = edit(tiny, latent, noise_mode=noise_mode, sampler=sampler, frames_per_chunk=0)
+    parts = []
+    for index in range(3):
+        part = video_part(7, index, 3)
+        parts.append(edit(tiny, latent[part.rows], noise_mode=noise_mode, sampler=sampler, frames_per_chunk=2,
+                          part=part))
+    assert_close_rel(torch.cat(parts), whole)

@@ -223,22 +223,25 @@ def test_rotation_turns_a_marker_anticlockwise_about_the_centre():
     assert math.hypot((y - c).item(), (x - c).item()) == pytest.approx(20.0, abs=1.0)
 
 
-def test_camera_figure_draws_every_move_with_the_sampler_warp():
-    """docs/camera-motion.png's generator: one row per move, and every move changes the later frames."""
+def test_camera_figures_draw_every_move_with_the_sampler_warp():
+    """docs/camera-motion.png's and docs/camera-path.png's generator: one row per move, every move changes the later
+    frames, one tile per frame of the path's strip."""
     import sys
 
     from conftest import REPO
+    from t2vz.motion.preview import grid_pattern, preview_frames
 
     sys.path.insert(0, str(REPO / "scripts"))
     import camera_figure
 
-    pattern = camera_figure.test_pattern()
+    pattern = grid_pattern(camera_figure.SIZE, camera_figure.SIZE)
     for _, mx, my, zoom, rotation in camera_figure.MOVES:
-        frames = warp_anchor(pattern, camera_figure.FRAMES, mx, my, zoom, rotation)
-        assert torch.equal(frames[0], warp_anchor(pattern, [0], mx, my, zoom, rotation)[0])
-        assert all((frames[i] - frames[0]).abs().max() > 0.5 for i in range(1, len(frames)))
-    sheet = camera_figure.figure()
-    assert sheet.height > len(camera_figure.MOVES) * camera_figure.SIZE * camera_figure.SCALE
+        frames = preview_frames(pattern, max(camera_figure.FRAMES) + 1,
+                                {"motion_x": mx, "motion_y": my, "zoom": zoom, "rotation": rotation})
+        assert torch.equal(frames[0], pattern[0])
+        assert all((frames[k] - frames[0]).abs().max() > 0.5 for k in camera_figure.FRAMES[1:])
+    assert camera_figure.motion_figure().height > len(camera_figure.MOVES) * camera_figure.SIZE * camera_figure.SCALE
+    assert camera_figure.path_figure().width > len(camera_figure.PATH_FRAMES) * camera_figure.SIZE
 
 
 def core_context_windows(model, length: int, overlap: int, **options):

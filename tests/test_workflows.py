@@ -17,6 +17,8 @@ from workflow_api import substitute, to_api, widget_names  # noqa: E402
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 NOTES = {"Note", "MarkdownNote"}
 PACK_MODULE = "custom_nodes.t2v-zero"
+DISTRIBUTED_MODULE = "custom_nodes.ComfyUI-Distributed"
+NEEDS_DISTRIBUTED = {"text-to-video-distributed", "video-instruct-pix2pix-distributed"}  # another pack's nodes
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,8 @@ def test_workflow_uses_only_core_and_pack_nodes_and_explains_itself(path, object
     assert not unknown, f"node types missing from the server: {unknown}"
     for kind in types - NOTES:
         module = object_info[kind]["python_module"]
-        assert module == PACK_MODULE or module.split(".")[0] in ("nodes", "comfy_extras"), (kind, module)
+        allowed = {PACK_MODULE} | ({DISTRIBUTED_MODULE} if path.stem in NEEDS_DISTRIBUTED else set())
+        assert module in allowed or module.split(".")[0] in ("nodes", "comfy_extras"), (kind, module)
     (note,) = [n for n in workflow["nodes"] if n["type"] in NOTES]
     text = note["widgets_values"][0]
     for word in NOTE_WORDS.get(path.stem, NOTE_WORDS["text-to-video"]):
@@ -70,6 +73,13 @@ def test_workflow_uses_only_core_and_pack_nodes_and_explains_itself(path, object
 
 # what each workflow's note must explain (its knobs, its model and where it goes); text-to-video's by default
 NOTE_WORDS = {
+    **{name: ("Camera Path", "frame:(value)", "Motion Preview", "Queue Selected Output Nodes", "ease_in_out",
+              "models/checkpoints", "SD1.5") for name in ("image-to-video-ken-burns", "text-to-video-camera-path")},
+    "text-to-video-distributed": ("ComfyUI-Distributed", "Distributed Seed", "fixed", "parts", "enable-cors-header",
+                                  "Join Video Parts", "models/checkpoints", "first+previous", "parts = 1"),
+    "video-instruct-pix2pix-distributed": ("instruct-pix2pix-00-22000.safetensors", "ComfyUI-Distributed",
+                                           "Distributed Seed", "fixed", "enable-cors-header", "Join Video Parts",
+                                           "parts = 1", "text_guidance", "Load Video"),
     "text-to-video": ("motion_x", "motion_y", "t0", "t1", "frames_per_chunk", "models/checkpoints", "SD1.5"),
     "video-instruct-pix2pix": ("instruct-pix2pix-00-22000.safetensors", "models/checkpoints", "text_guidance",
                                "image_guidance", "noise_mode", "frames_per_chunk", "every_nth", "Load Video"),
@@ -137,7 +147,7 @@ def small_job(prompt: dict, server) -> dict:
         tiny_ip2p_checkpoint()  # next to the tiny SD1.5 checkpoint, in the server's checkpoints folder
     return substitute(prompt, checkpoint="t2vz-tiny-sd15.safetensors", width=64, height=64, frames=4, steps=4,
                       image=input_image(server), video=input_video(server), ip2p_checkpoint=IP2P_CHECKPOINT_NAME,
-                      control_net=CONTROLNET_NAME)
+                      control_net=CONTROLNET_NAME, parts=1)
 
 
 def input_video(server) -> str:
@@ -164,6 +174,8 @@ def input_image(server) -> str:
 
 # video frames per workflow at small_job's 4 frames, where it is not 4: the continuation joins 4 + 3 frames
 EXPECTED_FRAMES = {"video-continuation": 7}
+# frame rate where it is not the reference's 4 fps: camera moves play smoother at 8
+EXPECTED_RATE = {"image-to-video-ken-burns": 8.0, "text-to-video-camera-path": 8.0}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
@@ -180,7 +192,8 @@ def test_workflow_runs_to_a_video_of_the_right_length(comfy_server, object_info,
         stream = container.streams.video[0]
         frames = sum(1 for _ in container.decode(stream))
         assert (stream.codec_context.width, stream.codec_context.height) == (64, 64)
-        assert stream.codec_context.name == "h264" and float(stream.average_rate) == 4.0
+        assert stream.codec_context.name == "h264"
+        assert float(stream.average_rate) == EXPECTED_RATE.get(path.stem, 4.0)
     assert frames == EXPECTED_FRAMES.get(path.stem, 4)
 
 

@@ -1,0 +1,165 @@
+"""One video over N machines (ComfyUI-Distributed, MotionLatentSampler's part/parts): the work model, and a measured
+run of one server against a master and one worker.
+
+Work model (UNet frame-steps at 50 steps, t0/t1 44/47): one machine makes a video of F frames in 5 + 48 F (frame 0
+alone for 5 steps, then every frame for 48); part i of N (a balanced split: sizes differ by one frame at most) makes
+frame 0 alone too and holds frame 0 in its joint pass: 5 + 48 (size_i + 1), or 5 + 48 size_0 for the part that has
+frame 0. The video is done when the slowest part is: speed-up = (5 + 48 F) / max_i work_i, efficiency = speed-up / N.
+
+--measure: the text-to-video workflow's graph (MotionLatentSampler -> Decode Video Part -> Distributed Collector ->
+Join Video Parts) through real ComfyUI servers with the tiny random-weight checkpoint (tests/tiny_models.py): one
+server alone (parts 1) against a master and one worker (parts 2, queued through /distributed/queue), each server
+pinned to --threads-per-server torch threads (and the one server to the sum). Medians of --runs runs, interleaved.
+Usage: python bench/scale_out.py [--plot docs/scale-out.png] [--measure --frames 8 --size 256 --steps 10 --runs 2]
+The last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = Path(os.environ.get("T2VZ_HOST") or REPO / ".host").resolve()
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+FRAME_COUNTS = (32, 128, 512)
+PARTICIPANTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+ALONE, JOINT = 5, 48  # frame-steps of frame 0 alone, and of every frame, at 50 steps (t0 44, t1 47)
+
+
+def part_work(frames: int, index: int, count: int) -> int:
+    """Frame-steps of part ``index`` of ``count`` as the sampler splits the video (motion/parts.py)."""
+    from t2vz.motion.parts import video_part
+
+    return ALONE + JOINT * len(video_part(frames, index, count).rows)  # its frames, and frame 0 as the anchor
+
+
+def speedup(frames: int, count: int) -> float:
+    return (ALONE + JOINT * frames) / max(part_work(frames, i, count) for i in range(count))
+
+
+def model_table() -> list[dict]:
+    return [{"frames": f, "participants": n, "speedup": round(speedup(f, n), 2),
+             "efficiency": round(speedup(f, n) / n, 3)} for f in FRAME_COUNTS for n in PARTICIPANTS if n <= f]
+
+
+def plot(path: Path) -> None:
+    """Speed-up and efficiency against participants (log2 axis), one line per frame count (Pillow only)."""
+    import math
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (720, 340), "white")
+    draw = ImageDraw.Draw(img)
+    colours = {32: (200, 60, 40), 128: (40, 120, 200), 512: (40, 160, 80)}
+    panels = [("speed-up vs participants N", lambda f, n: speedup(f, n), 64.0, (20, 20)),
+              ("efficiency (speed-up / N)", lambda f, n: speedup(f, n) / n, 1.0, (370, 20))]
+    for title, value, top, (x0, y0) in panels:
+        draw.rectangle([x0, y0, x0 + 330, y0 + 270], outline="black")
+        draw.text((x0 + 8, y0 + 6), title, fill="black")
+        for n in (1, 4, 16, 64):
+            x = x0 + 30 + math.log2(n) / 6 * 280
+            draw.text((x - 6, y0 + 254), str(n), fill="black")
+        draw.text((x0 + 4, y0 + 24), f"{top:g}", fill="black")
+        for f, colour in colours.items():
+            points = [(x0 + 30 + math.log2(n) / 6 * 280, y0 + 245 - value(f, n) / top * 210)
+                      for n in PARTICIPANTS if n <= f]
+            draw.line(points, fill=colour, width=2)
+            draw.text((points[-1][0] - 60, points[-1][1] - 14), f"F={f}", fill=colour)
+    draw.text((20, 316), "work model: 5 + 48 F on one machine, 5 + 48 (F/N + 1) per part (50 steps); "
+                         "docs: README, Scale out", fill="black")
+    img.save(path)
+
+
+def measure(args) -> dict:
+    """One server (parts 1) against a master + one worker (parts 2), interleaved, medians of ``runs``."""
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True
+    from distributed import Cluster, distributed_server  # noqa: E402
+    from test_distributed import video_prompt  # noqa: E402
+    from tiny_models import tiny_checkpoint  # noqa: E402
+
+    models = {"checkpoints": tiny_checkpoint().parent}
+    threads = str(args.threads_per_server)
+    with tempfile.TemporaryDirectory() as tmp:
+        one = distributed_server(HOST, Path(tmp) / "one", models,
+                                 {"OMP_NUM_THREADS": str(2 * args.threads_per_server)})
+        cluster = Cluster(HOST, Path(tmp) / "cluster", models, workers=1, timeout_seconds=600)
+        for server in (cluster.master, *cluster.workers.values()):
+            server.env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+
+        def job(parts, prefix, seed):  # a new seed per run: ComfyUI would otherwise reuse its cached outputs
+            prompt = video_prompt(frames=args.frames, parts=parts, steps=args.steps, prefix=prefix)
+            for node in prompt.values():
+                if node["class_type"] == "EmptyLatentImage":
+                    node["inputs"].update(width=args.size, height=args.size)
+                if node["class_type"] == "MotionLatentSampler":
+                    node["inputs"]["seed"] = seed
+            return prompt
+
+        seconds = {"one_server": [], "master_and_worker": []}
+        one.start()
+        cluster.start()
+        try:
+            one.run(job(1, "warm", 1000), timeout=3600)  # first-call costs (model load) out of the timings
+            cluster.master.wait(cluster.queue(job(2, "warm", 1000))["prompt_id"], timeout=3600)
+            for run in range(args.runs):
+                started = time.perf_counter()
+                one.run(job(1, f"one{run}", run), timeout=3600)
+                seconds["one_server"].append(time.perf_counter() - started)
+                started = time.perf_counter()
+                cluster.master.wait(cluster.queue(job(2, f"two{run}", run))["prompt_id"], timeout=3600)
+                seconds["master_and_worker"].append(time.perf_counter() - started)
+                print(f"[scale-out] run {run}: {json.dumps({k: round(v[-1], 2) for k, v in seconds.items()})}",
+                      file=sys.stderr, flush=True)
+        finally:
+            one.stop()
+            cluster.stop()
+    per_run = [a / b for a, b in zip(seconds["one_server"], seconds["master_and_worker"])]
+    return {"seconds": {k: statistics.median(v) for k, v in seconds.items()}, "all_seconds": seconds,
+            "speedup_2": statistics.median(per_run), "speedup_2_range": [min(per_run), max(per_run)],
+            "model_speedup_2": round(speedup(args.frames, 2), 3), "frames": args.frames, "size": args.size,
+            "steps": args.steps, "threads": {"one_server": 2 * args.threads_per_server,
+                                             "each_of_master_and_worker": args.threads_per_server},
+            "cpu_count": os.cpu_count(), "checkpoint": "tiny random-weight SD1.5 (320-wide UNet, one level)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plot", default=str(REPO / "docs" / "scale-out.png"))
+    parser.add_argument("--measure", action="store_true", help="also time one server against master + worker")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256, help="pixels (square)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--threads-per-server", type=int, default=1)
+    args = parser.parse_args()
+    from bench import bootstrap  # the pack as the package t2vz, the host's ComfyUI importable
+
+    bootstrap("cpu")
+    table = model_table()
+    print(f"{'frames':>6} {'N':>3} {'speed-up':>9} {'efficiency':>10}")
+    for row in table:
+        print(f"{row['frames']:>6} {row['participants']:>3} {row['speedup']:>9.2f} {row['efficiency']:>10.3f}")
+    plot(Path(args.plot))
+    result = {"model": table, "plot": args.plot}
+    if args.measure:
+        result["measured"] = measure(args)
+        m = result["measured"]
+        print(f"one server ({m['threads']['one_server']} threads) {m['seconds']['one_server']:.1f}s, master + worker "
+              f"({m['threads']['each_of_master_and_worker']} thread each) {m['seconds']['master_and_worker']:.1f}s: "
+              f"speed-up {m['speedup_2']:.2f} (per-run {m['speedup_2_range'][0]:.2f}..{m['speedup_2_range'][1]:.2f}; "
+              f"work model {m['model_speedup_2']:.2f})")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

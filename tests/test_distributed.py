@@ -1,0 +1,123 @@
+"""One video over several machines, for real: a master and two workers (separate ComfyUI servers on 127.0.0.1 with
+ComfyUI-Distributed 1.4.4, tests/distributed.py), the job queued through POST /distributed/queue as the extension's
+frontend queues it. Each participant makes its part of the video (Distributed Seed gives the master part 0 and
+worker k part k), Decode Video Part labels it, Distributed Collector gathers the parts on the master, Join Video Parts
+checks and joins them, Frames To Video writes the video. The result must be the one-machine video, frame for frame;
+a worker that is down or dies must end in the master's clear error, with no video written. The exactness of the parts
+themselves is tested in-process (tests/test_parts.py)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from comfy_server import PromptError
+from distributed import Cluster
+from prompts import CKPT
+
+
+def video_prompt(frames: int = 7, parts: int = 3, steps: int = 4, prefix: str = "dist") -> dict:
+    """Text-to-video in parts, as workflows/text-to-video-distributed.json wires it (small)."""
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a horse galloping on a street", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": frames}},
+        "5": {"class_type": "DistributedSeed", "inputs": {"seed": 0}},
+        "6": {"class_type": "MotionLatentSampler", "inputs": {
+            "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "seed": 3,
+            "steps": steps, "cfg": 7.5, "sampler_name": "euler_ancestral", "scheduler": "normal",
+            "noise_mode": "motion", "motion_x": 12.0, "motion_y": 6.0, "zoom": 1.0, "rotation": 0.0, "t0": 44,
+            "t1": 47, "frames_per_chunk": 0, "part": ["5", 0], "parts": parts}},
+        "7": {"class_type": "DecodeVideoPart", "inputs": {"samples": ["6", 0], "vae": ["1", 2]}},
+        "8": {"class_type": "DistributedCollector", "inputs": {"images": ["7", 0], "load_balance": False}},
+        "9": {"class_type": "JoinVideoParts", "inputs": {"images": ["8", 0]}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": f"{prefix}/frame"}},
+        "11": {"class_type": "FramesToVideo", "inputs": {
+            "images": ["9", 0], "frame_rate": 4.0, "format": "mp4", "quality": 19, "loop_count": 0,
+            "pingpong": False, "filename_prefix": f"{prefix}/video", "save_output": True}},
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, tiny_checkpoint_path):
+    from conftest import HOST
+
+    cluster = Cluster(HOST, tmp_path_factory.mktemp("cluster"), {"checkpoints": tiny_checkpoint_path.parent})
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def frames_of(server, entry, node: str = "10") -> list[np.ndarray]:
+    from PIL import Image
+
+    return [np.asarray(Image.open(server.output_dir / i.get("subfolder", "") / i["filename"])).astype(int)
+            for i in entry["outputs"][node]["images"]]
+
+
+def videos(server, prefix: str) -> list:
+    folder = server.output_dir / prefix
+    return sorted(folder.glob("*.mp4")) if folder.exists() else []
+
+
+def test_master_and_two_workers_make_the_one_machine_video(cluster):
+    """7 frames over 3 participants (3 + 2 + 2: parts 1 and 2 also hold frame 0): the joined frames are the
+    one-machine video's."""
+    master = cluster.master
+    one = frames_of(master, master.run(video_prompt(parts=1, prefix="one")))
+    queued = cluster.queue(video_prompt(parts=3, prefix="three"))
+    assert queued["worker_count"] == 2, queued
+    entry = master.wait(queued["prompt_id"])
+    three = frames_of(master, entry)
+    assert len(one) == len(three) == 7
+    assert max(np.abs(a - b).max() for a, b in zip(one, three)) <= 1
+    for wid, worker in cluster.workers.items():  # each worker really made its part
+        assert any(e.get("status", {}).get("status_str") == "success" for e in worker.get("/history").values()), wid
+    (video,) = videos(master, "three")
+    import av
+
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 7
+
+
+def test_a_part_count_the_video_cannot_hold_is_refused(cluster):
+    with pytest.raises(PromptError) as err:
+        cluster.master.run(video_prompt(frames=2, parts=3, prefix="bad"))
+    assert "parts is 3 but the video has 2 frames" in str(err.value) and "Fix" in str(err.value)
+    assert cluster.master.alive()
+
+
+def test_a_worker_stopped_before_the_run_ends_in_a_clear_error_and_no_video(cluster):
+    """w2 is down when the job is queued: the extension skips it and w1 takes part 1; part 2 never comes."""
+    worker = cluster.workers["w2"]
+    worker.stop()
+    try:
+        queued = cluster.queue(video_prompt(prefix="stopped"))
+        with pytest.raises(PromptError) as err:
+            cluster.master.wait(queued["prompt_id"])
+    finally:
+        worker.start()
+    assert "part 2 of 3 (frames 5-6 of 7) did not arrive" in str(err.value), err.value
+    assert not videos(cluster.master, "stopped")
+    assert cluster.master.alive()
+
+
+def test_a_worker_killed_during_the_run_ends_in_a_clear_error_and_no_video(cluster):
+    """w1 dies while it computes part 1: the master drops it after its timeout; part 1 is missing."""
+    worker = cluster.workers["w1"]
+    queued = cluster.queue(video_prompt(steps=40, prefix="killed"))
+    deadline = time.time() + 120
+    while time.time() < deadline and not worker.get("/queue")["queue_running"]:
+        time.sleep(0.2)
+    assert worker.get("/queue")["queue_running"], "w1 never started its part"
+    worker.proc.kill()
+    try:
+        with pytest.raises(PromptError) as err:
+            cluster.master.wait(queued["prompt_id"], timeout=300)
+    finally:
+        worker.stop()
+        worker.start()
+    assert "part 1 of 3 (frames 3-4 of 7) did not arrive" in str(err.value), err.value
+    assert not videos(cluster.master, "killed")
