@@ -9,7 +9,8 @@ frame 0. The video is done when the slowest part is: speed-up = (5 + 48 F) / max
 --measure: the text-to-video workflow's graph (MotionLatentSampler -> Decode Video Part -> Distributed Collector ->
 Join Video Parts) through real ComfyUI servers with the tiny random-weight checkpoint (tests/tiny_models.py): one
 server alone (parts 1) against a master and one worker (parts 2, queued through /distributed/queue), each server
-pinned to --threads-per-server torch threads (and the one server to the sum). Medians of --runs runs, interleaved.
+pinned to --threads-per-server torch threads (and the one server to the sum; a second one server to one participant's
+threads, which isolates the split from what more threads buy). Medians of --runs runs, interleaved.
 Usage: python bench/scale_out.py [--plot docs/scale-out.png] [--measure --frames 8 --size 256 --steps 10 --runs 2]
 The last line printed is one JSON object.
 """
@@ -92,6 +93,8 @@ def measure(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         one = distributed_server(HOST, Path(tmp) / "one", models,
                                  {"OMP_NUM_THREADS": str(2 * args.threads_per_server)})
+        # one server with one participant's threads: the split itself, apart from what extra threads buy
+        one_small = distributed_server(HOST, Path(tmp) / "one-small", models, {"OMP_NUM_THREADS": threads})
         cluster = Cluster(HOST, Path(tmp) / "cluster", models, workers=1, timeout_seconds=600)
         for server in (cluster.master, *cluster.workers.values()):
             server.env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
@@ -105,16 +108,21 @@ def measure(args) -> dict:
                     node["inputs"]["seed"] = seed
             return prompt
 
-        seconds = {"one_server": [], "master_and_worker": []}
+        seconds = {"one_server": [], "one_server_same_threads": [], "master_and_worker": []}
         one.start()
+        one_small.start()
         cluster.start()
         try:
             one.run(job(1, "warm", 1000), timeout=3600)  # first-call costs (model load) out of the timings
+            one_small.run(job(1, "warm", 1000), timeout=3600)
             cluster.master.wait(cluster.queue(job(2, "warm", 1000))["prompt_id"], timeout=3600)
             for run in range(args.runs):
                 started = time.perf_counter()
                 one.run(job(1, f"one{run}", run), timeout=3600)
                 seconds["one_server"].append(time.perf_counter() - started)
+                started = time.perf_counter()
+                one_small.run(job(1, f"small{run}", run), timeout=3600)
+                seconds["one_server_same_threads"].append(time.perf_counter() - started)
                 started = time.perf_counter()
                 cluster.master.wait(cluster.queue(job(2, f"two{run}", run))["prompt_id"], timeout=3600)
                 seconds["master_and_worker"].append(time.perf_counter() - started)
@@ -122,10 +130,14 @@ def measure(args) -> dict:
                       file=sys.stderr, flush=True)
         finally:
             one.stop()
+            one_small.stop()
             cluster.stop()
     per_run = [a / b for a, b in zip(seconds["one_server"], seconds["master_and_worker"])]
+    same = [a / b for a, b in zip(seconds["one_server_same_threads"], seconds["master_and_worker"])]
     return {"seconds": {k: statistics.median(v) for k, v in seconds.items()}, "all_seconds": seconds,
             "speedup_2": statistics.median(per_run), "speedup_2_range": [min(per_run), max(per_run)],
+            "speedup_2_same_threads_per_process": statistics.median(same),
+            "speedup_2_same_threads_range": [min(same), max(same)],
             "model_speedup_2": round(speedup(args.frames, 2), 3), "frames": args.frames, "size": args.size,
             "steps": args.steps, "threads": {"one_server": 2 * args.threads_per_server,
                                              "each_of_master_and_worker": args.threads_per_server},
@@ -157,7 +169,8 @@ def main() -> None:
         print(f"one server ({m['threads']['one_server']} threads) {m['seconds']['one_server']:.1f}s, master + worker "
               f"({m['threads']['each_of_master_and_worker']} thread each) {m['seconds']['master_and_worker']:.1f}s: "
               f"speed-up {m['speedup_2']:.2f} (per-run {m['speedup_2_range'][0]:.2f}..{m['speedup_2_range'][1]:.2f}; "
-              f"work model {m['model_speedup_2']:.2f})")
+              f"work model {m['model_speedup_2']:.2f}); against one server with one participant's threads "
+              f"({m['seconds']['one_server_same_threads']:.1f}s): {m['speedup_2_same_threads_per_process']:.2f}")
     print(json.dumps(result))
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fetch_source.sh NAME DEST: puts the pinned tree of NAME (scripts/sources.txt) at DEST.
-#   T2VZ_THIRDPARTY  folder holding the tarballs (default: <repo>/../shared/thirdparty)
+#   T2VZ_THIRDPARTY  folder holding the tarballs (default: <repo>/../shared/thirdparty, and for a local clone the same
+#                    folder beside the repository it was cloned from)
 # From the tarball when it is there (its embedded commit id must be the pinned one), else `git clone` of the pinned
 # commit; fails naming both places when neither works. DEST appears only when complete.
 set -euo pipefail
@@ -8,12 +9,25 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 name="$1" dest="$2"
 read -r _ url commit tarball version < <(grep -E "^$name[[:space:]]" "$repo/scripts/sources.txt") || {
   echo "error: $name is not listed in scripts/sources.txt" >&2; exit 1; }
-folder="${T2VZ_THIRDPARTY:-$repo/../shared/thirdparty}"
-folder="$(cd "$folder" 2>/dev/null && pwd || echo "$folder")"
+# where to look: $T2VZ_THIRDPARTY, else ../shared/thirdparty beside this repository and, for a local clone (CI's clean
+# clone of main), beside the repository it was cloned from
+if [ -n "${T2VZ_THIRDPARTY:-}" ]; then
+  folders=("$T2VZ_THIRDPARTY")
+else
+  folders=("$repo/../shared/thirdparty")
+  origin="$(git -C "$repo" remote get-url origin 2>/dev/null || true)"
+  origin="${origin#file://}"
+  if [ -n "$origin" ] && [ -d "$origin" ]; then folders+=("$origin/../shared/thirdparty"); fi
+fi
+folder=""
+for candidate in "${folders[@]}"; do
+  candidate="$(cd "$candidate" 2>/dev/null && pwd || echo "$candidate")"
+  if [ -f "$candidate/$tarball" ]; then folder="$candidate"; break; fi
+done
 tmp="$dest.partial"
 rm -rf "$tmp"
 mkdir -p "$tmp"
-if [ -f "$folder/$tarball" ]; then
+if [ -n "$folder" ]; then
   found="$(gzip -dc "$folder/$tarball" | git get-tar-commit-id || true)"
   if [ "$found" != "$commit" ]; then
     echo "error: $folder/$tarball holds commit '${found:-none}', not the pinned $commit ($name $version). Fix: put" \
@@ -29,9 +43,9 @@ else
          && git -C "$tmp" -c advice.detachedHead=false checkout -q FETCH_HEAD; } >"$log" 2>&1; then
     cat "$log" >&2
     rm -rf "$tmp"
-    echo "error: cannot get $name $version (commit $commit). Looked for the tarball $folder/$tarball (absent;" \
-         "set T2VZ_THIRDPARTY to the folder that holds it) and tried \`git clone $url\` at that commit (failed," \
-         "output above: no network to GitHub?). Fix: either one." >&2
+    echo "error: cannot get $name $version (commit $commit). Looked for the tarball $tarball in ${folders[*]}" \
+         "(absent; set T2VZ_THIRDPARTY to the folder that holds it) and tried \`git clone $url\` at that commit" \
+         "(failed, output above: no network to GitHub?). Fix: either one." >&2
     exit 1
   fi
   rm -f "$log"
