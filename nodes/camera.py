@@ -110,11 +110,22 @@ class CameraPath(io.ComfyNode):
                                          {k: v for k, v in lists.items() if v is not None}))
 
 
-def fit_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """The first image of a batch, scaled and centre-cropped to (height, width), as core's Upscale Image with crop."""
+PREVIEW_SIDE = 256
+"""Longest side of the animation shown on the node (the frames output keeps the video's size): encoding it stays a
+fraction of a second."""
+
+
+def preview_size(height: int, width: int) -> tuple[int, int]:
+    scale = PREVIEW_SIDE / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def fit_image(image: torch.Tensor, height: int, width: int, first_only: bool = True) -> torch.Tensor:
+    """Images (the first only, or all) scaled and centre-cropped to (height, width), as core's Upscale Image with
+    crop."""
     import comfy.utils  # noqa: PLC0415
 
-    picture = image[:1, ..., :3].movedim(-1, 1)
+    picture = image[:1 if first_only else None, ..., :3].movedim(-1, 1)
     if tuple(picture.shape[-2:]) != (height, width):
         picture = comfy.utils.common_upscale(picture, width, height, "bilinear", "center")
     return picture.movedim(1, -1).clamp(0.0, 1.0)
@@ -162,6 +173,9 @@ class MotionPreview(io.ComfyNode):
         first = grid_pattern(height, width) if first_frame is None else fit_image(first_frame, height, width)
         motion = {"motion_x": motion_x, "motion_y": motion_y, "zoom": zoom, "rotation": rotation}
         images = preview_frames(first, frames, motion, camera_path)
-        saved = save_video(images, "T2V-Zero/motion-preview", "webp", frame_rate, quality=30, save_output=False)
+        shown = images
+        if max(height, width) > PREVIEW_SIDE:
+            shown = fit_image(images, *preview_size(height, width), first_only=False)
+        saved = save_video(shown, "T2V-Zero/motion-preview", "webp", frame_rate, quality=30, save_output=False)
         result = ui.SavedResult(saved.filename, saved.subfolder, io.FolderType(saved.folder_type))
         return io.NodeOutput(images, ui=ui.SavedImages([result], is_animated=True))
