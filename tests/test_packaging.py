@@ -102,3 +102,12 @@ def test_comfyui_reads_the_pyproject_as_the_registry_does():
     assert config.project.version == PYPROJECT["project"]["version"]
     assert config.tool_comfy.publisher_id == PYPROJECT["tool"]["comfy"]["PublisherId"]
     assert config.project.supported_comfyui_version == PYPROJECT["tool"]["comfy"]["requires-comfyui"]
+
+
+def test_the_pack_file_imports_on_its_own():
+    """pytest imports the repository's __init__.py as a plain file when the clone's folder name is not an identifier
+    (ComfyUI-Manager's clone is ComfyUI-T2V-Zero): it must not fail there; ComfyUI imports it as a package."""
+    import runpy
+
+    names = runpy.run_path(str(REPO / "__init__.py"))
+    assert "comfy_entrypoint" not in names and "NODE_CLASS_MAPPINGS" not in names
