@@ -372,7 +372,7 @@ def controlnet_video(name: str, kind: str) -> dict:
          {"title": "Longer side 512 (as the reference)"}),
         (7, "ImageFromBatch", (400, 680), (315, 82), {"batch_index": 0, "length": CONTROLNET_FRAMES},
          {"title": f"Frames used (first {CONTROLNET_FRAMES})"}),
-        (8, "ControlNetLoader", (40, 760), (315, 58), {"control_net_name": cnet},
+        (8, "ControlNetLoader", (400, 800), (315, 58), {"control_net_name": cnet},
          {"properties": {"models": [{"name": cnet, "url": CONTROLNET_URL + cnet, "directory": "controlnet"}]}}),
         (9, "VideoControlNetApply", (850, 60), (340, 330),
          {"strength": 1.0, "start_percent": 0.0, "end_percent": 1.0, "preprocessor": preprocessor,
