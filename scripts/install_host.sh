@@ -28,8 +28,16 @@ fi
 mkdir -p "$host"
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 pip() {  # quiet: this machine's pip config lists local indexes that do not exist everywhere
-  "$venv/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-  return "${PIPESTATUS[0]}"
+  # pip's exit status is kept: with pipefail the pipeline fails with pip's status (the filter never fails, even when
+  # it prints nothing), and set -e stops the install there, before the stamp is written
+  local status=0
+  "$venv/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; } || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "error: \`pip $*\` failed (exit $status, pip's messages above); the host at $host is not ready." \
+      "Fix the cause and rerun \`make host\` (or bash scripts/install_host.sh)." >&2
+  fi
+  return "$status"
 }
 
 echo "== torch 2.14.1 + torchvision 0.29.1 (CPU use; the wheels may be CUDA builds)"
