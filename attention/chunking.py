@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_frame_ids
+from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_positions
 
 WRAPPER_KEY = "t2v-zero.frame-chunks"
 
@@ -90,7 +90,7 @@ class FrameChunker:
         """Whether a call of ``frames`` frames per cond chunk is cut into frame chunks. A context window
         (AnimateDiff-Evolved's, core's) never is: it bounds memory already, and a motion module's temporal layers
         need all of its frames in one call."""
-        return frames > self.chunk_size and window_frame_ids(options, frames) is None
+        return frames > self.chunk_size and window_positions(options, frames) is None
 
     def __call__(self, executor, x, t, c_concat=None, c_crossattn=None, control=None, transformer_options={}, **kwargs):
         chunks, frames = frames_per_chunk(x.shape[0], transformer_options.get("cond_or_uncond"))

@@ -57,7 +57,8 @@ log = logging.getLogger("t2v-zero")
 def video_length(options: dict, frames: int, partial: bool) -> int | None:
     """Frames in the whole video, where the call tells: the call itself when it sees every frame, else the part's
     video (VIDEO_KEY), AnimateDiff-Evolved's ``ad_params["full_length"]`` or a core context window's
-    ``total_frames`` (newer ComfyUI)."""
+    ``total_frames`` (newer ComfyUI). The part's comes first: a context window's lengths count the sampler's batch,
+    which for a part is frame 0 and the part's frames, not the video."""
     if not partial:
         return frames
     if options.get(VIDEO_KEY) is not None:

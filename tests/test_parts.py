@@ -118,6 +118,108 @@ def test_parts_with_video_controlnet_get_hint_k(tiny):
     assert (plain - whole).abs().max() > 1e-2  # the ControlNet steered
 
 
+# --- parts under context windows: the windows cut the part's rows, which map to the part's global frames ----------
+
+WINDOW_FRAMES, WINDOW_PARTS = 16, 3
+"""16 frames in 3 parts: each part's batch holds 6 rows (frame 0 and the part's 5 or 6 frames), so windows of 4 cut
+it into several windows, and a part after the first has windows without its row 0 (rows 2-5: frames 7-10 of part
+1)."""
+
+
+def core_windows(model, length: int, overlap: int):
+    """ComfyUI's own Context Windows (Manual) node (Standard Static, pyramid fusion) on ``model``, or None where the
+    host's core windows cannot sample an SD1.5 batch (0.3.75; tests/test_motion.py shows that)."""
+    import inspect
+
+    from comfy_extras.nodes_context_windows import ContextWindowsManualNode
+
+    accepted = inspect.signature(ContextWindowsManualNode.execute).parameters
+    if "causal_window_fix" not in accepted:
+        return None
+    extra = {"freenoise": False} if "freenoise" in accepted else {}
+    return ContextWindowsManualNode.execute(model, length, overlap, "standard_static", 1, False, "pyramid", 0,
+                                            **extra).args[0]
+
+
+def windowed(model, kind: str, length: int = 4, overlap: int = 2):
+    if kind == "ade":
+        from animatediff import context_options, evolved
+
+        return evolved(model, context_options("static", length, overlap))
+    out = core_windows(model, length, overlap)
+    if out is None:
+        pytest.skip("this ComfyUI's core context windows cannot sample an SD1.5 batch (tests/test_motion.py)")
+    return out
+
+
+@pytest.mark.parametrize("kind", ["ade", "core"])
+def test_parts_under_context_windows_with_video_controlnet_equal_the_whole_video(tiny, kind, monkeypatch):
+    """Standard Static windows (4 frames, overlap 2) plus Video ControlNet Apply, in 3 parts: the joined parts are
+    the whole video (made without windows). A window of part k is rows of the part's batch: frame k of the video gets
+    control image k (not image 2..5 for frames 7..10), and every window anchors on the part's row 0, frame 0."""
+    from t2vz.attention.control import VideoControl
+    from t2vz.nodes.controlnet_apply import VideoControlNetApply
+    from tiny_controlnet import tiny_control_net
+
+    control_net = tiny_control_net(seed=3)
+    images = torch.rand((WINDOW_FRAMES, 64, 64, 3), generator=torch.Generator().manual_seed(0))
+
+    def with_control():  # the node, as in a workflow: one hint per frame of the whole video
+        return VideoControlNetApply.execute(POS, NEG, control_net, images, 1.0, 0.0, 1.0, "none", 100, 200,
+                                            "error").args
+
+    options = dict(noise_mode="shared", steps=3)
+    positive, negative = with_control()
+    whole = video(tiny, WINDOW_FRAMES, positive=positive, negative=negative, **options)
+    model = windowed(tiny, kind)
+    parts = []
+    for index in range(WINDOW_PARTS):
+        part = video_part(WINDOW_FRAMES, index, WINDOW_PARTS)
+        assert len(part.rows) == 6
+        positive, negative = with_control()
+        parts.append(video(model, WINDOW_FRAMES, part, positive=positive, negative=negative, **options))
+    assert_close_rel(torch.cat(parts), whole)
+    seen = []  # the control images of every ControlNet call of part 1, again
+    evaluate = VideoControl.evaluate
+    monkeypatch.setattr(VideoControl, "evaluate", lambda self, x, t, cond, indices, options:
+                        seen.append(tuple(indices)) or evaluate(self, x, t, cond, indices, options))
+    positive, negative = with_control()
+    video(model, WINDOW_FRAMES, video_part(WINDOW_FRAMES, 1, WINDOW_PARTS), positive=positive, negative=negative,
+          **options)
+    # part 1's windows, rows 0-3 and 2-5 of its batch (frames 0, 6-10), with core's causal_window_fix frame before
+    assert {(0, 6, 7, 8), (7, 8, 9, 10)} <= set(seen) or {(0, 6, 7, 8), (6, 7, 8, 9, 10)} <= set(seen), set(seen)
+    plain = video(tiny, WINDOW_FRAMES, **options)
+    assert (plain - whole).abs().max() > 1e-2  # the ControlNet steered
+
+
+@pytest.mark.parametrize("kind", ["ade", "core"])
+def test_parts_under_context_windows_equal_the_whole_video(tiny, kind):
+    """Cross-frame attention alone (motion noise): windows without the part's row 0 anchor on the same step's frame
+    0, so the parts equal the whole video too."""
+    whole = video(tiny, WINDOW_FRAMES, steps=4)
+    model = windowed(tiny, kind)
+    assert_close_rel(in_parts(model, WINDOW_FRAMES, WINDOW_PARTS, steps=4), whole)
+
+
+def test_a_window_of_a_part_counts_its_rows_through_the_parts_frames():
+    """Core and ADE windows index the sampler's batch; under a part (VIDEO_KEY) that is frame 0, then the part's."""
+    from t2vz.attention import VIDEO_KEY, global_frame_ids, window_frame_ids
+    from t2vz.attention.control import call_hint_indices
+
+    part = {VIDEO_KEY: {"frames": [0, 6, 7, 8, 9, 10], "length": 16}, "cond_or_uncond": [1, 0]}
+    ade = dict(part, ad_params={"sub_idxs": [2, 3, 4, 5], "full_length": 6, "context_length": 4})
+    assert global_frame_ids(ade, 4) == ([7, 8, 9, 10], True)
+    assert call_hint_indices(ade, 8, 2, 16, "error")[1] == [7, 8, 9, 10]
+    first = dict(part, ad_params={"sub_idxs": [0, 1, 2, 3], "full_length": 6, "context_length": 4})
+    assert global_frame_ids(first, 4) == ([0, 6, 7, 8], True)
+    window = type("W", (), {"index_list": [2, 3, 4, 5], "dim": 0, "causal_anchor_index": 1})()
+    assert window_frame_ids(dict(part, context_window=window), 5) == [6, 7, 8, 9, 10]
+    assert global_frame_ids(part, 6) == ([0, 6, 7, 8, 9, 10], True)  # no window: the part's rows
+    stray = dict(part, ad_params={"sub_idxs": [5, 6, 7, 8]})
+    with pytest.raises(ValueError, match="rows \\[6, 7, 8\\] are not in the batch.*Fix"):
+        global_frame_ids(stray, 4)
+
+
 # --- labelled parts and joining them -------------------------------------------------------------------------------
 
 def png_round_trip(images: torch.Tensor) -> torch.Tensor:
