@@ -235,6 +235,26 @@ def with_ade_windows(prompt: dict, sampler_node: str, length: int = 4, overlap: 
     return prompt
 
 
+def run_logged(server, prompt: dict) -> tuple[dict, str]:
+    """Run ``prompt``; (its /history entry, what the server logged while it ran)."""
+    start = server.log_path.stat().st_size
+    entry = server.run(prompt)
+    with open(server.log_path, "rb") as log:
+        log.seek(start)
+        return entry, log.read().decode(errors="replace")
+
+
+def assert_windows_ran(log: str, frames: int, length: int) -> None:
+    """ADE logs, for every sampling run on its model, whether it samples the ``frames`` latents in context windows of
+    ``length``. Without that line the equality proves nothing: a run without windows (context_length >= frames, the
+    options not reaching the sampler) is the unwindowed run, and so is a plain model's windowed run (frames do not
+    interact without our patch; the in-process tests show which window calls ran)."""
+    assert (f"Sliding context window sampling activated - latents passed in ({frames}) greater than context_length "
+            f"{length}.") in log, log[-3000:]
+    assert f"Regular sampling activated - latents passed in ({frames})" not in log, log[-3000:]
+    assert "anchors on its own first frame" not in log  # frame 0's window ran first in every step: no fallback
+
+
 def saved_images(server, entry, node: str) -> list:
     import numpy as np
     from PIL import Image
@@ -252,13 +272,14 @@ def test_ade_windows_with_ksampler_in_the_server_equal_one_window(packs_server):
     prompt["5"] = {"class_type": "KSampler", "inputs": {
         "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "seed": 2,
         "steps": 4, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}}
-    windowed = with_ade_windows(prompt, "5")
+    windowed = with_ade_windows(prompt, "5", length=4, overlap=2)
     whole = dict(windowed)
     whole["5"] = {"class_type": "KSampler", "inputs": dict(windowed["5"]["inputs"], model=["90", 0])}
-    a = saved_images(packs_server, packs_server.run(windowed), "7")
+    entry, log = run_logged(packs_server, windowed)
+    a = saved_images(packs_server, entry, "7")
     b = saved_images(packs_server, packs_server.run(whole), "7")
     assert len(a) == 6 and max(abs(x - y).max() for x, y in zip(a, b)) <= 1
-    assert "anchors on its own first frame" not in packs_server.log()
+    assert_windows_ran(log, frames=6, length=4)  # the equality is not the trivial one of a run without windows
 
 
 def test_ade_windows_with_video_controlnet_and_motion_sampler_in_the_server(packs_server):
@@ -270,6 +291,8 @@ def test_ade_windows_with_video_controlnet_and_motion_sampler_in_the_server(pack
     windowed = with_ade_windows(plain, "9", length=3, overlap=1)
     whole = dict(windowed, **{"9": {"class_type": "MotionLatentSampler",
                                     "inputs": dict(windowed["9"]["inputs"], model=["90", 0])}})
-    a = saved_images(packs_server, packs_server.run(windowed), "11")
+    entry, log = run_logged(packs_server, windowed)
+    a = saved_images(packs_server, entry, "11")
     b = saved_images(packs_server, packs_server.run(whole), "11")
     assert len(a) == 6 and max(abs(x - y).max() for x, y in zip(a, b)) <= 1
+    assert_windows_ran(log, frames=6, length=3)  # the equality is not the trivial one of a run without windows
