@@ -8,6 +8,9 @@ linearly in the eased time, zoom geometrically, so a steady push-in has a steady
 value before the first keyframe and its last after the last one. The warp of frame k is its position relative to
 frame 0 (frame 0 itself is never moved). The constant motion inputs are the path pan = motion * k, zoom = zoom^k,
 rotation = rotation * k, computed by the same code, so a path with those values gives a bit-identical video.
+
+A camera is either of the two (``ConstantMotion``, ``CameraPath``): both answer ``relative(frames)`` and
+``last_keyframe``, and one of them travels from the nodes through the sampler to the warp.
 """
 from __future__ import annotations
 
@@ -66,7 +69,10 @@ class Schedule:
             left = right - 1
             span = keys[right] - keys[left]
             t = ((ids - keys[left]) / span).clamp(0.0, 1.0)
-            out = values[left] + (values[right] - values[left]) * ease(t, interpolation)
+            # past the right keyframe (after the last one) the value is the right one, whatever the easing: hold's
+            # eased time is 0 everywhere, and ease_in ends an ulp short of 1
+            eased = torch.where(t >= 1.0, torch.ones_like(t), ease(t, interpolation))
+            out = values[left] + (values[right] - values[left]) * eased
             exact = ids[:, None] == keys[None, :]  # a keyframe's own frame gets its value as given, bit for bit
             hit = exact.any(dim=1)
             out[hit] = values[exact.float().argmax(dim=1)][hit]
@@ -156,17 +162,38 @@ class CameraPath:
 
 @dataclass(frozen=True)
 class ConstantMotion:
-    """The constant motion inputs as a path: frame k at k times the motion (zoom to the k-th power)."""
+    """The constant motion inputs as a path: frame k at k times the motion (zoom to the k-th power). motion_x/motion_y
+    in the reference's units (pixels of a 512 canvas; positive drifts the content left/up); zoom per frame (> 1 moves
+    in); rotation in degrees per frame (positive: anticlockwise). The defaults are the reference's (and the nodes')."""
 
-    motion_x: float
-    motion_y: float
+    motion_x: float = 12.0
+    motion_y: float = 12.0
     zoom: float = 1.0
     rotation: float = 0.0
+
+    def __post_init__(self):
+        # ComfyUI's min/max check lets NaN through (every comparison with NaN is false)
+        for name in ("motion_x", "motion_y", "zoom", "rotation"):
+            value = getattr(self, name)
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{name} is {value}, not a number. Fix: enter a number in {name} (default "
+                                 f"{getattr(ConstantMotion, name)}).")
+        if self.zoom <= 0:
+            raise ValueError(f"zoom is {self.zoom}; it must be above 0 (1 = no zoom, above 1 moves in). Fix: set "
+                             f"zoom to a positive number.")
+
+    @property
+    def last_keyframe(self) -> int:
+        return 0
 
     def relative(self, frames: Sequence[int]) -> tuple[torch.Tensor, ...]:
         ids = torch.tensor([float(f) for f in frames], dtype=torch.float64)
         return (self.motion_x * ids, self.motion_y * ids, torch.pow(torch.tensor(self.zoom, dtype=torch.float64), ids),
                 self.rotation * ids)
+
+
+Camera = ConstantMotion | CameraPath
+"""What moves frame 0 for the later frames: the constant motion inputs or a keyframed path."""
 
 
 def camera_path(pan_x: str = "0:(0)", pan_y: str = "0:(0)", zoom: str = "0:(1)", rotation: str = "0:(0)",

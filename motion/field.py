@@ -17,29 +17,26 @@ builds the matrices and maps the pixel grid, and the read is the same nearest/re
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import kornia
 import torch
 import torch.nn.functional as F
 
-from .camera import ConstantMotion
+from .camera import Camera
 
 REFERENCE_CANVAS = 512.0
 """The reference measures motion in pixels of a 512x512 canvas, whatever the real size."""
 
 
-def frame_affines(frame_ids: Sequence[int], height: int, width: int, motion_x: float = 0.0, motion_y: float = 0.0,
-                  zoom: float = 1.0, rotation: float = 0.0, dtype=torch.float32, path=None) -> torch.Tensor:
+def frame_affines(frame_ids: Sequence[int], height: int, width: int, camera: Camera,
+                  dtype=torch.float32) -> torch.Tensor:
     """(len(frame_ids), 2, 3) maps from output to source pixel coordinates (latent pixels, pixel centres at
-    integers) for each frame.
-
-    zoom: scale per frame (> 1 moves in: content grows). rotation: degrees per frame, positive turns the content
-    anticlockwise as displayed (y down). Frame k gets zoom**k and rotation*k, about the latent centre. ``path``
-    (motion/camera.py, a CameraPath) replaces the constant motion: frame k gets the path's move from frame 0.
+    integers) for each frame: the ``camera``'s (motion/camera.py) pan, zoom and rotation of each frame relative to
+    frame 0, about the latent centre. Zoom > 1 moves in (content grows); positive rotation turns the content
+    anticlockwise as displayed (y down).
     """
-    pan_x, pan_y, scale, angle = (path or ConstantMotion(motion_x, motion_y, zoom, rotation)).relative(frame_ids)
+    pan_x, pan_y, scale, angle = camera.relative(frame_ids)
     count = pan_x.shape[0]
     shift_x = (pan_x - 0.5) * (width / REFERENCE_CANVAS)
     shift_y = (pan_y - 0.5) * (height / REFERENCE_CANVAS)
@@ -79,16 +76,12 @@ def warp_frames(latents: torch.Tensor, affines: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(latents, grid, mode="nearest", padding_mode="reflection", align_corners=False)
 
 
-def warp_anchor(anchor: torch.Tensor, frame_ids: Sequence[int], motion_x: float = 0.0, motion_y: float = 0.0,
-                zoom: float = 1.0, rotation: float = 0.0, path=None) -> torch.Tensor:
+def warp_anchor(anchor: torch.Tensor, frame_ids: Sequence[int], camera: Camera) -> torch.Tensor:
     """Frame 0 (1, C, H, W) moved for every frame in ``frame_ids`` -> (len(frame_ids), C, H, W): a latent, or an
     image in channels-first layout (the motion preview)."""
     if anchor.ndim != 4 or anchor.shape[0] != 1:
         raise ValueError(f"anchor must be one latent of shape (1, C, H, W), got {tuple(anchor.shape)}")
     height, width = anchor.shape[-2:]
-    affines = frame_affines(frame_ids, height, width, motion_x, motion_y, zoom, rotation, path=path)
+    affines = frame_affines(frame_ids, height, width, camera)
     return warp_frames(anchor.expand(len(frame_ids), -1, -1, -1), affines)
 
-
-def is_identity_motion(motion_x: float, motion_y: float, zoom: float = 1.0, rotation: float = 0.0) -> bool:
-    return motion_x == 0 and motion_y == 0 and zoom == 1.0 and math.fmod(rotation, 360.0) == 0.0

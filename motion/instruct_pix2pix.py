@@ -26,11 +26,10 @@ import math
 
 import torch
 
-from ..attention import with_video_frames
-from .noise import frame_shared_sampler, video_rows_sampler
+from .noise import frame_shared_sampler
 from .parts import Part, video_part
 from .sampler import (NOISE_INDEPENDENT, NOISE_SHARED, Progress, check_latent, check_part_anchor, initial_noise,
-                      video_model)
+                      joint_sampler, video_model)
 
 IP2P_NOISE_MODES = (NOISE_SHARED, NOISE_INDEPENDENT)
 IP2P_CHECKPOINT = "instruct-pix2pix-00-22000.safetensors"
@@ -96,34 +95,6 @@ def fit_frames(images: torch.Tensor, multiple: int = 8) -> torch.Tensor:
                 "%dx%d.", width, height, multiple, new_w, new_h)
     resized = comfy.utils.common_upscale(images.movedim(-1, 1), new_w, new_h, "bilinear", "disabled")
     return resized.movedim(1, -1).clamp(0.0, 1.0)
-
-
-def encode_frames(vae, images: torch.Tensor, chunk: int) -> torch.Tensor:
-    """LATENT samples of every frame, ``chunk`` frames per VAE call (Cancel is honoured between chunks)."""
-    import comfy.model_management  # noqa: PLC0415
-
-    parts = []
-    for start in range(0, images.shape[0], chunk):
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        with torch.no_grad():
-            parts.append(vae.encode(images[start:start + chunk, :, :, :3]).to(
-                comfy.model_management.intermediate_device()))
-    return torch.cat(parts, dim=0)
-
-
-def decode_frames(vae, latents: torch.Tensor, chunk: int) -> torch.Tensor:
-    """IMAGE frames of LATENT samples, ``chunk`` latents per VAE call (Cancel is honoured between chunks)."""
-    import comfy.model_management  # noqa: PLC0415
-
-    parts = []
-    for start in range(0, latents.shape[0], chunk):
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        with torch.no_grad():
-            images = vae.decode(latents[start:start + chunk])
-        if images.ndim == 5:  # video VAEs return (batch, time, h, w, c)
-            images = images.reshape(-1, *images.shape[-3:])
-        parts.append(images.to(comfy.model_management.intermediate_device()))
-    return torch.cat(parts, dim=0)
 
 
 # --- guidance -------------------------------------------------------------------------------------------------------
@@ -245,13 +216,9 @@ def edit_video(model, positive, negative, image_latent: torch.Tensor, seed: int,
     if image_latent.shape[0] != len(part.rows):
         raise ValueError(f"{part.describe()} needs the latents of frames {part.rows}, got {image_latent.shape[0]}")
     check_part_anchor(model, part)
-    sampler = sampler_for(sampler_name, noise_mode)
-    if not part.whole and noise_mode != NOISE_SHARED:  # the whole video's per-step noise, this part's rows
-        sampler = video_rows_sampler(sampler_name, part.frames, part.rows)
-    model = video_model(model, frames_per_chunk)
-    if not part.whole:
-        model = with_video_frames(model, part.rows, part.frames)
-    guider = ip2p_guider(model, positive, negative, image_latent, text_guidance, image_guidance)
+    sampler = joint_sampler(sampler_for(sampler_name, noise_mode), sampler_name, noise_mode, part)
+    guider = ip2p_guider(video_model(model, frames_per_chunk, part), positive, negative, image_latent, text_guidance,
+                         image_guidance)
     latent = torch.zeros_like(image_latent)  # IP2P starts from pure noise (core: an empty latent)
     noise, _ = initial_noise((part.frames, *latent.shape[1:]), seed, noise_mode)
     noise = noise[part.rows]

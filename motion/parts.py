@@ -47,15 +47,19 @@ class Part:
         return f"part {self.index} of {self.count} (frames {self.start}{last} of {self.frames})"
 
 
-def video_part(frames: int, index: int, count: int) -> Part:
+LATENT_FRAMES = "the latent's batch (EmptyLatentImage's batch_size)"
+"""Where a video's frame count comes from, for errors: the samplers' latent batch, unless the caller says else."""
+
+
+def video_part(frames: int, index: int, count: int, frames_from: str = LATENT_FRAMES) -> Part:
     """Part ``index`` (0-based) of ``count`` of a ``frames``-frame video; ValueError naming the input and the valid
-    range otherwise."""
+    range otherwise. ``frames_from``: what sets the frame count, named in the error's fix."""
     if count < 1:
         raise ValueError(f"parts must be at least 1, got {count}. Fix: 1 computes the whole video; N splits it into N "
                          f"parts (one per machine).")
     if count > frames:
         raise ValueError(f"parts is {count} but the video has {frames} frames: a part needs at least one frame. Fix: "
-                         f"set parts to at most {frames} (or make more frames: EmptyLatentImage's batch_size).")
+                         f"set parts to at most {frames} (or make more frames: {frames_from}).")
     if not 0 <= index < count:
         raise ValueError(f"part {index} is outside the {count} parts (valid: 0 to {count - 1}). Fix: set part from 0 "
                          f"to parts - 1 (with ComfyUI-Distributed: link Distributed Seed with seed 0, which gives "
@@ -99,15 +103,16 @@ def label_frame(part: Part, video: dict, height: int, width: int) -> torch.Tenso
 
 
 def read_label(frame: torch.Tensor) -> dict | None:
-    """The label a frame (height, width, 3) carries, None if it is a picture."""
-    flat = (frame.float().flatten()[:len(LABEL_MAGIC) + 4] * 255.0).round()
+    """The label a frame (height, width, 3) carries, None if it is a picture (any values, also outside [0, 1])."""
+    frame = frame.float().clamp(0.0, 1.0)  # a label is exact 8-bit levels; anything else only needs to read as bytes
+    flat = (frame.flatten()[:len(LABEL_MAGIC) + 4] * 255.0).round()
     if bytes(int(v) for v in flat[:len(LABEL_MAGIC)].tolist()) != LABEL_MAGIC:
         return None
     size = struct.unpack("<I", bytes(int(v) for v in flat[len(LABEL_MAGIC):].tolist()))[0]
     end = len(LABEL_MAGIC) + 4 + size + 4
     if end > frame.numel():
         return None
-    data = bytes(int(v) for v in (frame.float().flatten()[:end] * 255.0).round().tolist())
+    data = bytes(int(v) for v in (frame.flatten()[:end] * 255.0).round().tolist())
     payload, crc = data[len(LABEL_MAGIC) + 4:-4], struct.unpack("<I", data[-4:])[0]
     return json.loads(payload) if zlib.crc32(payload) == crc else None
 
@@ -115,7 +120,9 @@ def read_label(frame: torch.Tensor) -> dict | None:
 def labelled_part(images: torch.Tensor, part: Part, video: dict) -> torch.Tensor:
     """A part's decoded frames, quantized, followed by its label frame."""
     if images.shape[0] != part.stop - part.start:
-        raise ValueError(f"{part.describe()} needs {part.stop - part.start} frames, got {images.shape[0]}")
+        raise ValueError(f"{part.describe()} needs {part.stop - part.start} frames, got {images.shape[0]}. Fix: give "
+                         f"Decode Video Part the sampler's own output for this part, with no node between that "
+                         f"changes the frames (pick frames after Join Video Parts instead).")
     frames = quantize_frames(images[..., :3])
     return torch.cat([frames, label_frame(part, video, frames.shape[1], frames.shape[2]).to(frames)])
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from .camera import Camera
 from .field import warp_anchor
+
+PREVIEW_SIDE = 256
+"""Longest side of the animation shown on the node (the frames output keeps the video's size): encoding it stays a
+fraction of a second."""
 
 
 def grid_pattern(height: int, width: int) -> torch.Tensor:
@@ -25,9 +30,26 @@ def grid_pattern(height: int, width: int) -> torch.Tensor:
     return image.unsqueeze(0)
 
 
-def preview_frames(first: torch.Tensor, frames: int, motion: dict, path=None) -> torch.Tensor:
+def preview_frames(first: torch.Tensor, frames: int, camera: Camera) -> torch.Tensor:
     """(frames, H, W, 3) IMAGE: frame 0 (``first``, (1, H, W, 3)) moved for every frame by the sampler's warp (the
     same affine maps, nearest sampling and edge reflection, at the picture's resolution)."""
     anchor = first[..., :3].movedim(-1, 1).float()
-    moved = warp_anchor(anchor, list(range(1, frames)), path=path, **motion) if frames > 1 else anchor[:0]
+    moved = warp_anchor(anchor, list(range(1, frames)), camera) if frames > 1 else anchor[:0]
     return torch.cat([anchor, moved]).movedim(1, -1)
+
+
+def preview_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the animation shown on the node: the longer side PREVIEW_SIDE, the aspect kept."""
+    scale = PREVIEW_SIDE / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def fit_image(image: torch.Tensor, height: int, width: int, first_only: bool = True) -> torch.Tensor:
+    """Images (the first only, or all) scaled and centre-cropped to (height, width), as core's Upscale Image with
+    crop."""
+    import comfy.utils  # noqa: PLC0415
+
+    picture = image[:1 if first_only else None, ..., :3].movedim(-1, 1)
+    if tuple(picture.shape[-2:]) != (height, width):
+        picture = comfy.utils.common_upscale(picture, width, height, "bilinear", "center")
+    return picture.movedim(1, -1).clamp(0.0, 1.0)

@@ -19,7 +19,7 @@ import torch
 from ..attention import (ANCHOR_FIRST_AND_PREVIOUS, CrossFrameAttention, find_cross_frame, with_cross_frame,
                          with_frame_chunks, with_video_frames)
 from .background import latent_masks, smooth_background
-from .camera import CameraPath
+from .camera import Camera, ConstantMotion
 from .field import frame_affines, warp_frames
 from .first_frame import held_steps, prepare_first_frame
 from .noise import frame_shared_sampler, video_rows_sampler
@@ -40,16 +40,12 @@ Progress = Callable[[int, int, torch.Tensor], None]
 
 @dataclass(frozen=True)
 class Motion:
-    """Per-frame camera motion. motion_x/motion_y in the reference's units (pixels of a 512 canvas; positive drifts
-    the content left/up); zoom per frame (> 1 moves in); rotation in degrees per frame (positive: anticlockwise)."""
+    """Motion mode's settings: the camera that moves frame 0 for the later frames (motion/camera.py: the constant
+    motion or a keyframed path) and the warp / joint-start steps t0 < t1 (the reference's units)."""
 
-    motion_x: float = 12.0
-    motion_y: float = 12.0
-    zoom: float = 1.0
-    rotation: float = 0.0
+    camera: Camera = ConstantMotion()
     t0: int = 44
     t1: int = 47
-    path: CameraPath | None = None  # keyframed camera (motion/camera.py): replaces the four constants above
 
 
 def check_latent(samples: torch.Tensor) -> None:
@@ -75,13 +71,24 @@ def _check_model_kind(model) -> None:
                          f"or use noise_mode 'shared' / 'independent'.")
 
 
-def video_model(model, frames_per_chunk: int = 0):
-    """The model for the joint pass: cross-frame attention (unless the model already carries it) and chunking."""
+def video_model(model, frames_per_chunk: int = 0, part: Part | None = None):
+    """The model for the joint pass: cross-frame attention (unless the model already carries it) and chunking; for
+    part of a video, the global frame indices of its rows (frame 0 and the part's frames)."""
     if find_cross_frame(model.model_options) is None:
         model = with_cross_frame(model, CrossFrameAttention())
     if frames_per_chunk > 0:
         model = with_frame_chunks(model, frames_per_chunk)
+    if part is not None and not part.whole:
+        model = with_video_frames(model, part.rows, part.frames)
     return model
+
+
+def joint_sampler(sampler, sampler_name: str, noise_mode: str, part: Part):
+    """The joint pass's sampler: ``sampler`` itself, or for part of a video (unless the noise is frame-shared) one
+    whose per-step noise is the whole video's, this part's rows."""
+    if part.whole or noise_mode == NOISE_SHARED:
+        return sampler
+    return video_rows_sampler(sampler_name, part.frames, part.rows)
 
 
 def initial_noise(shape: tuple[int, ...], seed: int, noise_mode: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -193,12 +200,8 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     # shared: ancestral/SDE samplers add the same per-step noise to every frame too, or the frames drift apart
     sampler = (frame_shared_sampler(sampler_name) if noise_mode == NOISE_SHARED
                else comfy.samplers.sampler_object(sampler_name))
-    joint_sampler = sampler
-    if not part.whole and noise_mode != NOISE_SHARED:  # the whole video's per-step noise, this part's rows
-        joint_sampler = video_rows_sampler(sampler_name, frames, rows)
-    joint_model = video_model(model, frames_per_chunk)
-    if not part.whole:
-        joint_model = with_video_frames(joint_model, rows, frames)
+    joint = joint_sampler(sampler, sampler_name, noise_mode, part)
+    joint_model = video_model(model, frames_per_chunk, part)
     noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
     if noise_mode != NOISE_MOTION:
         noise = noise[rows]
@@ -228,9 +231,9 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
 
     def together(x, a: int):  # all frames (of the part) from step a to the end; the part's own frames come back
         if hold is not None and a < hold.until:
-            x = run.run(joint_model, x, sigmas[a:min(steps, hold.until) + 1], hold, joint_sampler)
+            x = run.run(joint_model, x, sigmas[a:min(steps, hold.until) + 1], hold, joint)
             a = min(steps, hold.until)
-        x = run.run(joint_model, x, sigmas[a:], sampler=joint_sampler)
+        x = run.run(joint_model, x, sigmas[a:], sampler=joint)
         if hold is not None and hold.until >= steps:
             # Held to the end, frame 0 is the image: single-step samplers land on it within float rounding, but
             # multistep correctors (uni_pc) leave a ~1e-3 relative residue; put the image back, as inpainting does.
@@ -250,11 +253,10 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     x_t0 = alone(x_t1, plan.joint_start, plan.warp_at)
 
     height, width = latent.shape[-2:]
-    if motion.path is not None and motion.path.last_keyframe >= frames:
+    if motion.camera.last_keyframe >= frames:
         log.info("t2v-zero: the camera path has keyframes up to frame %d, beyond this video's last frame (%d): they "
-                 "shape the path up to it, the rest is not shown.", motion.path.last_keyframe, frames - 1)
-    affines = frame_affines(rows, height, width, motion.motion_x, motion.motion_y, motion.zoom, motion.rotation,
-                            path=motion.path)
+                 "shape the path up to it, the rest is not shown.", motion.camera.last_keyframe, frames - 1)
+    affines = frame_affines(rows, height, width, motion.camera)
     moved = warp_frames(x_t0.expand(len(rows) - 1, -1, -1, -1), affines[1:])
     sigma_t0, sigma_t1 = float(sigmas[plan.warp_at]), float(sigmas[plan.joint_start])
     eps = eps[[f - 1 for f in rows[1:]]]  # the whole video's re-noise draws, for the frames held here

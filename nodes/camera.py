@@ -3,13 +3,14 @@ Preview (what the camera does to frame 0, in milliseconds, before a generation).
 motion/field.py (the sampler's own warp)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
 from comfy_api.latest import io, ui
 
-from ..motion.camera import INTERPOLATIONS, SYNTAX, camera_path
-from ..motion.preview import grid_pattern, preview_frames
+from ..motion.camera import INTERPOLATIONS, SYNTAX, Camera, ConstantMotion, camera_path
+from ..motion.preview import PREVIEW_SIDE, fit_image, grid_pattern, preview_frames, preview_size
 from .video_encode import save_video
 
 log = logging.getLogger("t2v-zero")
@@ -17,7 +18,10 @@ log = logging.getLogger("t2v-zero")
 CameraPathType = io.Custom("CAMERA_PATH")
 FloatsType = io.Custom("FLOATS")  # ComfyUI's list of floats (e.g. from a schedule or float-list node)
 
-MOTION_DEFAULTS = {"motion_x": 12.0, "motion_y": 12.0, "zoom": 1.0, "rotation": 0.0}
+MOTION_DEFAULTS = {field.name: field.default for field in dataclasses.fields(ConstantMotion)}
+"""The motion inputs' defaults: ConstantMotion's (the reference's 12 px per frame, no zoom, no rotation)."""
+
+MOTION_ONLY = " Moves the camera only in noise_mode 'motion' (shared and independent make no camera move)."
 
 
 def motion_inputs() -> list:
@@ -26,17 +30,17 @@ def motion_inputs() -> list:
         io.Float.Input("motion_x", default=MOTION_DEFAULTS["motion_x"], min=-512.0, max=512.0, step=0.5,
                        tooltip="Horizontal camera motion per frame, in the reference's units (pixels of a "
                                "512-pixel-wide frame; scales with the real width). Positive moves the content "
-                               "to the LEFT (the camera pans right); negative to the right. A camera_path wins."),
+                               "to the LEFT (the camera pans right); negative to the right. A camera_path wins." + MOTION_ONLY),
         io.Float.Input("motion_y", default=MOTION_DEFAULTS["motion_y"], min=-512.0, max=512.0, step=0.5,
                        tooltip="Vertical camera motion per frame, pixels of a 512-pixel-high frame. Positive "
-                               "moves the content UP; negative down. A camera_path wins."),
+                               "moves the content UP; negative down. A camera_path wins." + MOTION_ONLY),
         io.Float.Input("zoom", default=MOTION_DEFAULTS["zoom"], min=0.5, max=2.0, step=0.005,
                        tooltip="Zoom per frame about the centre: 1 = none, above 1 moves in (content grows), "
-                               "below 1 moves out. Frame k is zoomed zoom^k. A camera_path wins."),
+                               "below 1 moves out. Frame k is zoomed zoom^k. A camera_path wins." + MOTION_ONLY),
         io.Float.Input("rotation", default=MOTION_DEFAULTS["rotation"], min=-45.0, max=45.0, step=0.1,
                        tooltip="Rotation per frame in degrees about the centre: positive turns the content "
                                "anticlockwise on screen, negative clockwise. Frame k turns k times this. A "
-                               "camera_path wins."),
+                               "camera_path wins." + MOTION_ONLY),
     ]
 
 
@@ -44,15 +48,25 @@ def camera_path_input() -> io.Input:
     return CameraPathType.Input("camera_path", optional=True,
                                 tooltip="A keyframed camera move (Camera Path node). When linked it replaces "
                                         "motion_x, motion_y, zoom and rotation (the path wins; a log line says so "
-                                        "when those are not at their defaults).")
+                                        "when those are not at their defaults)." + MOTION_ONLY)
 
 
-def path_wins(node: str, path, **motion) -> None:
-    """One log line when a linked camera path overrides motion inputs the user changed."""
+def chosen_camera(node: str, path, noise_mode: str | None = None, **motion) -> Camera:
+    """The camera a node's inputs ask for: the linked path, else the constant motion inputs (ValueError naming an
+    input that is not a number). Logs one line when inputs the user set do nothing: motion inputs under a linked
+    path, or any camera in a noise mode that does not move it (``noise_mode`` None: the node has no such mode)."""
+    constant = ConstantMotion(**motion)  # checked even under a path: a NaN input is a mistake either way
+    camera = path if path is not None else constant
     changed = [name for name, value in motion.items() if value != MOTION_DEFAULTS[name]]
-    if path is not None and changed:
+    if noise_mode is not None and noise_mode != "motion":
+        if path is not None or changed:
+            set_by = ["camera_path"] if path is not None else [f"{name}={motion[name]}" for name in changed]
+            log.info("t2v-zero %s: noise_mode is '%s', which makes no camera move, so these inputs do nothing: %s. "
+                     "The camera moves only in noise_mode 'motion'.", node, noise_mode, ", ".join(set_by))
+    elif path is not None and changed:
         log.info("t2v-zero %s: camera_path is linked and sets the camera, so these inputs are ignored: %s.", node,
                  ", ".join(f"{name}={motion[name]}" for name in changed))
+    return camera
 
 
 SCHEDULE_TOOLTIP = ("Keyframes as frame:(value), separated by commas, e.g. {example}. Frames in between are "
@@ -110,27 +124,6 @@ class CameraPath(io.ComfyNode):
                                          {k: v for k, v in lists.items() if v is not None}))
 
 
-PREVIEW_SIDE = 256
-"""Longest side of the animation shown on the node (the frames output keeps the video's size): encoding it stays a
-fraction of a second."""
-
-
-def preview_size(height: int, width: int) -> tuple[int, int]:
-    scale = PREVIEW_SIDE / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def fit_image(image: torch.Tensor, height: int, width: int, first_only: bool = True) -> torch.Tensor:
-    """Images (the first only, or all) scaled and centre-cropped to (height, width), as core's Upscale Image with
-    crop."""
-    import comfy.utils  # noqa: PLC0415
-
-    picture = image[:1 if first_only else None, ..., :3].movedim(-1, 1)
-    if tuple(picture.shape[-2:]) != (height, width):
-        picture = comfy.utils.common_upscale(picture, width, height, "bilinear", "center")
-    return picture.movedim(1, -1).clamp(0.0, 1.0)
-
-
 class MotionPreview(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -169,10 +162,10 @@ class MotionPreview(io.ComfyNode):
             raise ValueError("latent_image must be a batch of frames (EmptyLatentImage). Fix: connect the latent the "
                              "sampler gets.")
         frames, height, width = samples.shape[0], samples.shape[-2] * 8, samples.shape[-1] * 8
-        path_wins("Motion Preview", camera_path, motion_x=motion_x, motion_y=motion_y, zoom=zoom, rotation=rotation)
+        camera = chosen_camera("Motion Preview", camera_path, motion_x=motion_x, motion_y=motion_y, zoom=zoom,
+                               rotation=rotation)
         first = grid_pattern(height, width) if first_frame is None else fit_image(first_frame, height, width)
-        motion = {"motion_x": motion_x, "motion_y": motion_y, "zoom": zoom, "rotation": rotation}
-        images = preview_frames(first, frames, motion, camera_path)
+        images = preview_frames(first, frames, camera)
         shown = images
         if max(height, width) > PREVIEW_SIDE:
             shown = fit_image(images, *preview_size(height, width), first_only=False)

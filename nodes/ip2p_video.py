@@ -4,15 +4,16 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..motion.instruct_pix2pix import (IP2P_CHECKPOINT, IP2P_NOISE_MODES, check_ip2p_model, decode_frames,
-                                       edit_video, encode_frames, fit_frames, ip2p_sigmas, select_frames)
-from ..motion.sampler import NOISE_SHARED
+from ..motion.instruct_pix2pix import (IP2P_CHECKPOINT, IP2P_NOISE_MODES, check_ip2p_model, edit_video, fit_frames,
+                                       ip2p_sigmas, select_frames)
 from ..motion.parts import video_part
+from ..motion.sampler import NOISE_SHARED
+from ..motion.vae import VAE_CHUNK, decode_frames, encode_frames
 from .progress import progress_for
-from .video_parts import PART_TOOLTIP, PARTS_TOOLTIP, part_latent
+from .video_parts import part_inputs, part_latent
 
-VAE_CHUNK = 16
-"""Frames per VAE call when frames_per_chunk is 0: bounds the VAE's activations, whatever the video's length."""
+SELECTED_FRAMES = "the frames start_frame..end_frame, every every_nth one, of the input video"
+"""What this node's frame count is, for errors about parts."""
 
 
 class InstructPix2PixVideo(io.ComfyNode):
@@ -76,13 +77,13 @@ class InstructPix2PixVideo(io.ComfyNode):
                                optional=True,
                                tooltip="The input video's frames per second: link Get Video Components' fps. Only "
                                        "passed on (divided by every_nth) to the frame_rate output."),
-                io.Int.Input("part", default=0, min=0, max=4095, optional=True, tooltip=PART_TOOLTIP),
-                io.Int.Input("parts", default=1, min=1, max=4096, optional=True, tooltip=PARTS_TOOLTIP),
+                *part_inputs(),
             ],
             outputs=[
                 io.Latent.Output(display_name="latent", tooltip="The edited frames' latents."),
                 io.Image.Output(display_name="images", tooltip="The edited frames, decoded with the VAE (e.g. into "
-                                "Frames To Video)."),
+                                "Frames To Video; with parts, into Decode Video Part's images, which then needs no "
+                                "second decode)."),
                 io.Float.Output(display_name="frame_rate", tooltip="frame_rate / every_nth: the rate that keeps the "
                                 "source's duration (e.g. into Frames To Video's frame_rate)."),
             ],
@@ -94,7 +95,7 @@ class InstructPix2PixVideo(io.ComfyNode):
                 frame_rate=8.0, part=0, parts=1) -> io.NodeOutput:
         check_ip2p_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
         images = select_frames(frames, start_frame, end_frame, every_nth)
-        video_frames = video_part(images.shape[0], part, parts)
+        video_frames = video_part(images.shape[0], part, parts, SELECTED_FRAMES)
         images = fit_frames(images[video_frames.rows], vae.spacial_compression_encode())  # a part: frame 0 + its own
         vae_chunk = frames_per_chunk if frames_per_chunk > 0 else VAE_CHUNK
         image_latent = encode_frames(vae, images, vae_chunk)

@@ -6,9 +6,9 @@ from comfy_api.latest import io
 
 from ..motion import NOISE_MODES, NOISE_MOTION, T_MAX_INDEX, Motion, check_latent, phases, sample_video
 from ..motion.parts import video_part
-from .camera import camera_path_input, motion_inputs, path_wins
+from .camera import camera_path_input, chosen_camera, motion_inputs
 from .progress import progress_for
-from .video_parts import PART_TOOLTIP, PARTS_TOOLTIP, part_latent
+from .video_parts import part_inputs, part_latent
 
 
 class MotionLatentSampler(io.ComfyNode):
@@ -75,10 +75,7 @@ class MotionLatentSampler(io.ComfyNode):
                                tooltip="Only with first_frame. 1 = frame 0 is exactly the image. Below 1 the model "
                                        "may repair or restyle it: frame 0 is img2img of the image with denoise "
                                        "1 - strength (0.7 keeps the layout and changes details)."),
-                io.Int.Input("part", default=0, min=0, max=4095, optional=True,
-                             tooltip=PART_TOOLTIP),
-                io.Int.Input("parts", default=1, min=1, max=4096, optional=True,
-                             tooltip=PARTS_TOOLTIP),
+                *part_inputs(),
                 camera_path_input(),
             ],
             outputs=[io.Latent.Output(tooltip="The video's latents, one per frame (with parts > 1: this part's "
@@ -93,10 +90,9 @@ class MotionLatentSampler(io.ComfyNode):
         samples = latent_image["samples"]
         check_latent(samples)
         video_frames = video_part(samples.shape[0], part, parts)
-        path_wins("Motion Latent Sampler", camera_path, motion_x=motion_x, motion_y=motion_y, zoom=zoom,
-                  rotation=rotation)
-        motion = Motion(motion_x=motion_x, motion_y=motion_y, zoom=zoom, rotation=rotation, t0=t0, t1=t1,
-                        path=camera_path)
+        camera = chosen_camera("Motion Latent Sampler", camera_path, noise_mode, motion_x=motion_x, motion_y=motion_y,
+                               zoom=zoom, rotation=rotation)
+        motion = Motion(camera=camera, t0=t0, t1=t1)
         total = phases(steps, t0, t1).total_progress if noise_mode == NOISE_MOTION else steps
         out = sample_video(model, positive, negative, samples, seed, steps, cfg, sampler_name, scheduler,
                            noise_mode=noise_mode, motion=motion, frames_per_chunk=frames_per_chunk,

@@ -4,29 +4,52 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..motion.instruct_pix2pix import decode_frames
 from ..motion.parts import join_parts, labelled_part, video_part
+from ..motion.vae import decode_frames
 
 PART_KEY = "t2vz_part"
 """LATENT key: which part of which video the samples are (set by the samplers, read by Decode Video Part)."""
 
-PART_TOOLTIP = ("Which part of the video this run makes, 0 to parts - 1: the frames part x F / parts up to (part + 1) "
-                "x F / parts (F = the latent's batch size), exactly as the whole video's run makes them. With "
-                "ComfyUI-Distributed link a Distributed Seed set to 0 and 'fixed': the master makes part 0, worker k "
-                "part k.")
+PART_TOOLTIP = ("Which part of the video this run makes, 0 to parts - 1: a run of consecutive frames of the latent's "
+                "batch, exactly as the whole video's run makes them (the split evens out the work: parts after the "
+                "first also recompute frame 0). With ComfyUI-Distributed link a Distributed Seed set to 0 and "
+                "'fixed': the master makes part 0, worker k part k.")
 PARTS_TOOLTIP = ("How many parts the video is split into: 1 = the whole video here. With ComfyUI-Distributed: the "
                  "master plus the enabled workers. Then: Decode Video Part -> Distributed Collector -> Join Video "
                  "Parts -> Frames To Video.")
-VAE_CHUNK = 16
-"""Frames per VAE call: bounds the VAE's activations, whatever the part's length."""
+
+
+def part_inputs() -> list:
+    """The part / parts inputs (Motion Latent Sampler, Instruct-Pix2Pix Video)."""
+    return [io.Int.Input("part", default=0, min=0, max=4095, optional=True, tooltip=PART_TOOLTIP),
+            io.Int.Input("parts", default=1, min=1, max=4096, optional=True, tooltip=PARTS_TOOLTIP)]
 
 
 def part_latent(latent: dict, samples, part, video: dict) -> dict:
-    """The samplers' LATENT output: ``samples`` (the part's frames), labelled with the part and its video."""
-    out = {k: v for k, v in latent.items() if k not in ("noise_mask", "batch_index")}
+    """The samplers' LATENT output: ``samples``; a part of a video (parts > 1) is labelled with the part and its
+    video. A whole video carries no label: core nodes (Latent From Batch...) copy a LATENT's keys, and a label would
+    then describe frames the samples no longer are."""
+    out = {k: v for k, v in latent.items() if k not in ("noise_mask", "batch_index", PART_KEY)}
     out["samples"] = samples
-    out[PART_KEY] = {"index": part.index, "count": part.count, "frames": part.frames, "video": video}
+    if not part.whole:
+        out[PART_KEY] = {"index": part.index, "count": part.count, "frames": part.frames, "video": video}
     return out
+
+
+def labelled_samples(samples: dict):
+    """(the Part, the video id) a LATENT's samples are: its label, or a whole video of its frames when unlabelled.
+    ValueError with the fix when the label no longer describes the samples (a batch node between changed them)."""
+    count = samples["samples"].shape[0]
+    meta = samples.get(PART_KEY)
+    if meta is None:
+        return video_part(count, 0, 1), {}
+    part = video_part(meta["frames"], meta["index"], meta["count"])
+    if part.stop - part.start != count:
+        raise ValueError(f"samples hold {count} frames but come labelled as {part.describe()}, "
+                         f"{part.stop - part.start} frames: a node between the sampler and Decode Video Part changed "
+                         f"the batch (e.g. Latent From Batch). Fix: connect the sampler's latent output straight to "
+                         f"Decode Video Part; pick frames after Join Video Parts (Image From Batch).")
+    return part, meta["video"]
 
 
 class DecodeVideoPart(io.ComfyNode):
@@ -44,7 +67,12 @@ class DecodeVideoPart(io.ComfyNode):
             inputs=[
                 io.Latent.Input("samples", tooltip="The part's latents: Motion Latent Sampler's or Instruct-Pix2Pix "
                                 "Video's latent output."),
-                io.Vae.Input("vae", tooltip="The checkpoint's VAE."),
+                io.Vae.Input("vae", optional=True, tooltip="The checkpoint's VAE, to decode the samples. Not needed "
+                             "when images is linked."),
+                io.Image.Input("images", optional=True,
+                               tooltip="The part's frames, already decoded: Instruct-Pix2Pix Video's images output. "
+                                       "Then the samples only say which part the frames are, and the VAE is not run "
+                                       "again."),
             ],
             outputs=[io.Image.Output(display_name="labelled_frames",
                                      tooltip="The part's frames followed by its label frame: into Distributed "
@@ -52,12 +80,14 @@ class DecodeVideoPart(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, samples, vae) -> io.NodeOutput:
-        latents = samples["samples"]
-        meta = samples.get(PART_KEY) or {"index": 0, "count": 1, "frames": latents.shape[0], "video": {}}
-        part = video_part(meta["frames"], meta["index"], meta["count"])
-        images = decode_frames(vae, latents, VAE_CHUNK)
-        return io.NodeOutput(labelled_part(images, part, meta["video"]))
+    def execute(cls, samples, vae=None, images=None) -> io.NodeOutput:
+        part, video = labelled_samples(samples)
+        if images is None:
+            if vae is None:
+                raise ValueError("Decode Video Part has neither a vae nor images. Fix: link the checkpoint's VAE to "
+                                 "vae (or, after Instruct-Pix2Pix Video, its images output to images).")
+            images = decode_frames(vae, samples["samples"])
+        return io.NodeOutput(labelled_part(images, part, video))
 
 
 class JoinVideoParts(io.ComfyNode):

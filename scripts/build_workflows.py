@@ -289,7 +289,7 @@ def video_instruct_pix2pix(name: str, parts: int = 1) -> dict:
         (12, "DistributedCollector", (1230, 160), (250, 80), {"load_balance": False}, {}),
         (13, "JoinVideoParts", (1230, 290), (250, 46), {}, {}),
     ]
-    links += [(10, "seed", 7, "part"), (7, "latent", 11, "samples"), (1, "VAE", 11, "vae"),
+    links += [(10, "seed", 7, "part"), (7, "latent", 11, "samples"), (7, "images", 11, "images"),
               (11, "labelled_frames", 12, "images"), (12, "images", 13, "images"), (13, "frames", 8, "images")]
     return {"nodes": nodes, "links": links}
 

@@ -24,7 +24,7 @@ if "t2vz" not in sys.modules:  # the pack as a package, without its ComfyUI entr
     package.__path__ = [str(REPO)]
     sys.modules["t2vz"] = package
 
-from t2vz.motion.camera import camera_path  # noqa: E402
+from t2vz.motion.camera import ConstantMotion, camera_path  # noqa: E402
 from t2vz.motion.preview import grid_pattern, preview_frames  # noqa: E402
 
 SIZE = 96  # pattern pixels (the warp works on any size; motion is relative to it)
@@ -60,16 +60,14 @@ def motion_figure() -> Image.Image:
     for row, (label, mx, my, zoom, rotation) in enumerate(MOVES):
         top = head + row * (cell + pad)
         draw.text((8, top + cell // 2 - 6), label, fill="black")
-        frames = preview_frames(pattern, max(FRAMES) + 1, {"motion_x": mx, "motion_y": my, "zoom": zoom,
-                                                           "rotation": rotation})
+        frames = preview_frames(pattern, max(FRAMES) + 1, ConstantMotion(mx, my, zoom, rotation))
         for col, k in enumerate(FRAMES):
             sheet.paste(tile(frames[k], cell), (label_w + col * (cell + pad), top))
     return sheet
 
 
 def path_figure() -> Image.Image:
-    frames = preview_frames(grid_pattern(SIZE, SIZE), PATH_FRAMES[-1] + 1,
-                            {"motion_x": 0.0, "motion_y": 0.0, "zoom": 1.0, "rotation": 0.0}, camera_path(**PATH))
+    frames = preview_frames(grid_pattern(SIZE, SIZE), PATH_FRAMES[-1] + 1, camera_path(**PATH))
     cell, pad, head = SIZE + SIZE // 3, 4, 40
     sheet = Image.new("RGB", (len(PATH_FRAMES) * (cell + pad), head + cell + 4), "white")
     draw = ImageDraw.Draw(sheet)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from t2vz.motion import frame_affines, sample_video, warp_anchor
-from t2vz.motion.camera import camera_path, parse_schedule
+from t2vz.motion.camera import INTERPOLATIONS, ConstantMotion, camera_path, parse_schedule
 from t2vz.motion.parts import video_part
 from t2vz.motion.sampler import Motion
 from checks import assert_close_rel
@@ -75,10 +75,97 @@ def test_interpolations_hold_before_and_after_and_zoom_is_geometric():
     assert zoom.item() == pytest.approx(2.0)  # halfway in time is halfway in log zoom: a steady push-in
 
 
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_every_interpolation_holds_before_the_first_and_after_the_last_keyframe(interpolation):
+    """Before the first keyframe the first value, between keyframes values between them (in order, and exactly at
+    each keyframe), after the last keyframe exactly the last value: the camera never jumps back."""
+    values = parse_schedule("3:(10), 10:(100), 12:(40)", "pan_x").at(range(16), interpolation).tolist()
+    assert values[:4] == [10.0] * 4
+    assert values[10] == 100.0 and values[12:] == [40.0] * 4
+    rising, falling = values[3:11], values[10:13]
+    assert rising == sorted(rising) and falling == sorted(falling, reverse=True)
+    if interpolation == "hold":
+        assert values[3:10] == [10.0] * 7 and values[10:12] == [100.0] * 2
+    else:
+        assert all(10.0 < v < 100.0 for v in values[4:10]) and 40.0 < values[11] < 100.0
+    zoom = parse_schedule("0:(1), 4:(2)", "zoom", geometric=True).at(range(8), interpolation)
+    assert zoom[4:].tolist() == pytest.approx([2.0] * 4, rel=1e-15)
+
+
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_a_float_list_holds_its_last_value(interpolation):
+    path = camera_path(interpolation=interpolation, values={"pan_x": [0.0, 5.0, 9.0], "zoom": [1.0, 1.5]})
+    assert path.pan_x.at(range(6), interpolation).tolist() == [0.0, 5.0, 9.0, 9.0, 9.0, 9.0]
+    assert path.zoom.at(range(5), interpolation).tolist() == pytest.approx([1.0, 1.5, 1.5, 1.5, 1.5], rel=1e-15)
+    pan_x, _, _, _ = path.relative([1, 2, 3, 4])
+    assert pan_x.tolist() == [5.0, 9.0, 9.0, 9.0]
+
+
 def test_the_warp_is_relative_to_frame_zero():
     path = camera_path(pan_x="0:(30), 4:(70)", zoom="0:(2), 4:(4)", rotation="0:(10)", interpolation="linear")
     pan_x, _, zoom, rotation = path.relative([0, 4])
     assert pan_x.tolist() == [0.0, 40.0] and zoom.tolist() == [1.0, 2.0] and rotation.tolist() == [0.0, 0.0]
+
+
+# --- the constant motion inputs and what the nodes log -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["motion_x", "motion_y", "zoom", "rotation"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_a_motion_input_that_is_not_a_number_is_refused_naming_it(name, value):
+    """ComfyUI's min/max check lets NaN through (every comparison with it is false): the camera refuses it."""
+    from t2vz.nodes.camera import chosen_camera
+
+    motion = {"motion_x": 12.0, "motion_y": 12.0, "zoom": 1.0, "rotation": 0.0, name: value}
+    with pytest.raises(ValueError, match=f"^{name} is (nan|inf), not a number. Fix: enter a number in {name}"):
+        chosen_camera("Motion Latent Sampler", None, "motion", **motion)
+    with pytest.raises(ValueError, match=f"^{name} is"):  # also under a linked path: the input is wrong either way
+        chosen_camera("Motion Latent Sampler", camera_path(), "motion", **motion)
+
+
+def test_the_defaults_are_one_camera():
+    """The nodes' widgets, the sampler's Motion and the warp share one set of defaults: ConstantMotion's."""
+    from t2vz.nodes.camera import MOTION_DEFAULTS, motion_inputs
+
+    assert Motion().camera == ConstantMotion() == ConstantMotion(**MOTION_DEFAULTS)
+    assert {i.id: i.default for i in motion_inputs()} == MOTION_DEFAULTS == {"motion_x": 12.0, "motion_y": 12.0,
+                                                                              "zoom": 1.0, "rotation": 0.0}
+
+
+@pytest.mark.parametrize("noise_mode", ["shared", "independent"])
+def test_a_camera_in_a_mode_without_motion_is_logged_once_as_doing_nothing(noise_mode, caplog):
+    from t2vz.nodes.camera import chosen_camera
+
+    node = "Motion Latent Sampler"
+    with caplog.at_level(logging.INFO, logger="t2v-zero"):
+        chosen_camera(node, camera_path(), noise_mode, motion_x=20.0, motion_y=12.0, zoom=1.0, rotation=0.0)
+    assert caplog.text.count(f"noise_mode is '{noise_mode}', which makes no camera move, so these inputs do "
+                             f"nothing: camera_path.") == 1
+    assert "sets the camera" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="t2v-zero"):
+        chosen_camera(node, None, noise_mode, motion_x=20.0, motion_y=12.0, zoom=1.1, rotation=0.0)
+    assert caplog.text.count("so these inputs do nothing: motion_x=20.0, zoom=1.1.") == 1
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="t2v-zero"):  # the defaults, untouched: nothing to say
+        chosen_camera(node, None, noise_mode, motion_x=12.0, motion_y=12.0, zoom=1.0, rotation=0.0)
+    assert caplog.text == ""
+
+
+def test_the_sampler_node_logs_the_idle_camera_in_shared_mode(tiny, caplog):
+    from t2vz.nodes.motion_sampler import MotionLatentSampler
+
+    with caplog.at_level(logging.INFO, logger="t2v-zero"):
+        MotionLatentSampler.execute(tiny, POS, NEG, {"samples": torch.zeros((2, 4, 8, 8))}, 1, 1, 6.0, "euler",
+                                    "normal", "shared", 30.0, 12.0, 1.0, 0.0, 44, 47, 0)
+    assert caplog.text.count("Motion Latent Sampler: noise_mode is 'shared', which makes no camera move, so these "
+                             "inputs do nothing: motion_x=30.0.") == 1
+
+
+def test_motion_inputs_and_the_path_say_they_act_only_in_motion_mode():
+    from t2vz.nodes.camera import camera_path_input, motion_inputs
+
+    for widget in [*motion_inputs(), camera_path_input()]:
+        assert "only in noise_mode 'motion'" in widget.tooltip, widget.id
 
 
 # --- the sampler uses the path exactly --------------------------------------------------------------------------------
@@ -93,13 +180,13 @@ def constant_as_path(frames=7, motion_x=12.0, motion_y=-5.0, zoom=1.03, rotation
 
 def test_a_path_equal_to_the_constant_motion_gives_the_same_maps_bit_for_bit():
     ids = list(range(7))
-    assert torch.equal(frame_affines(ids, 8, 12, path=constant_as_path()),
-                       frame_affines(ids, 8, 12, 12.0, -5.0, 1.03, 1.5))
+    assert torch.equal(frame_affines(ids, 8, 12, constant_as_path()),
+                       frame_affines(ids, 8, 12, ConstantMotion(12.0, -5.0, 1.03, 1.5)))
 
 
 def test_a_path_equal_to_the_constant_motion_gives_a_bit_identical_video(tiny):
-    constant = Motion(motion_x=12.0, motion_y=-5.0, zoom=1.03, rotation=1.5)
-    keyframed = Motion(motion_x=0.0, motion_y=0.0, path=constant_as_path())
+    constant = Motion(ConstantMotion(12.0, -5.0, 1.03, 1.5))
+    keyframed = Motion(constant_as_path())
     assert torch.equal(video(tiny, motion=keyframed), video(tiny, motion=constant))
 
 
@@ -107,8 +194,8 @@ def test_each_frame_gets_exactly_the_path_s_move(tiny):
     """Every frame depends only on itself and frame 0: where the path is at 12 px per frame (frames 0-2, 6) the
     frames are bit for bit the constant 12-px video's; where it holds (3-5) they are not."""
     path = camera_path(pan_x="0:(0), 2:(24), 5:(24), 6:(72)", pan_y="0:(0)", interpolation="linear")
-    constant = video(tiny, motion=Motion(motion_x=12.0, motion_y=0.0))
-    keyframed = video(tiny, motion=Motion(motion_x=0.0, motion_y=0.0, path=path))
+    constant = video(tiny, motion=Motion(ConstantMotion(12.0, 0.0)))
+    keyframed = video(tiny, motion=Motion(path))
     for k in (0, 1, 2, 6):
         assert torch.equal(keyframed[k], constant[k]), k
     for k in (3, 4, 5):
@@ -118,7 +205,7 @@ def test_each_frame_gets_exactly_the_path_s_move(tiny):
 def test_a_path_in_parts_with_a_first_frame_and_chunks_equals_the_whole_video(tiny):
     path = camera_path(pan_x="0:(0), 3:(0), 9:(60)", zoom="0:(1), 9:(1.3)", rotation="0:(0), 9:(-6)")
     image = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(2))
-    motion = Motion(path=path)
+    motion = Motion(path)
     whole = video(tiny, 10, motion, first_frame=image)
     parts = torch.cat([video(tiny, 10, motion, first_frame=image, frames_per_chunk=2, part=video_part(10, i, 3))
                        for i in range(3)])
@@ -127,7 +214,7 @@ def test_a_path_in_parts_with_a_first_frame_and_chunks_equals_the_whole_video(ti
 
 def test_keyframes_beyond_the_video_are_logged_once(tiny, caplog):
     with caplog.at_level(logging.INFO, logger="t2v-zero"):
-        video(tiny, 4, Motion(path=camera_path(pan_x="0:(0), 40:(200)")))
+        video(tiny, 4, Motion(camera_path(pan_x="0:(0), 40:(200)")))
     assert caplog.text.count("beyond this video's last frame (3)") == 1
 
 
@@ -138,13 +225,14 @@ def test_the_preview_is_the_sampler_s_warp_of_frame_zero():
 
     pattern = grid_pattern(64, 96)
     path = camera_path(pan_x="0:(0), 7:(84)", zoom="0:(1), 7:(1.4)", rotation="0:(0), 7:(14)")
-    frames = preview_frames(pattern, 8, {"motion_x": 0.0, "motion_y": 0.0, "zoom": 1.0, "rotation": 0.0}, path)
+    frames = preview_frames(pattern, 8, path)
     assert frames.shape == (8, 64, 96, 3) and torch.equal(frames[0], pattern[0])
-    expected = warp_anchor(pattern.movedim(-1, 1), list(range(1, 8)), path=path).movedim(1, -1)
+    expected = warp_anchor(pattern.movedim(-1, 1), list(range(1, 8)), path).movedim(1, -1)
     assert torch.equal(frames[1:], expected)
     # and the constant inputs, the same way
-    constant = preview_frames(pattern, 4, {"motion_x": 12.0, "motion_y": 0.0, "zoom": 1.0, "rotation": 0.0})
-    assert torch.equal(constant[1:], warp_anchor(pattern.movedim(-1, 1), [1, 2, 3], 12.0, 0.0).movedim(1, -1))
+    constant = preview_frames(pattern, 4, ConstantMotion(12.0, 0.0))
+    assert torch.equal(constant[1:],
+                       warp_anchor(pattern.movedim(-1, 1), [1, 2, 3], ConstantMotion(12.0, 0.0)).movedim(1, -1))
 
 
 def test_the_grid_pattern_marks_centre_and_orientation():
@@ -161,8 +249,7 @@ def test_the_preview_shows_a_pan_moving_the_content_the_sampler_s_way():
     """motion_x > 0 moves the content left: the centre cross moves left by 12 px per frame at 512 px width."""
     from t2vz.motion.preview import grid_pattern, preview_frames
 
-    frames = preview_frames(grid_pattern(128, 512), 3, {"motion_x": 12.0, "motion_y": 0.0, "zoom": 1.0,
-                                                        "rotation": 0.0})
+    frames = preview_frames(grid_pattern(128, 512), 3, ConstantMotion(12.0, 0.0))
     red = [(f[64, :, 0] > 0.95) & (f[64, :, 1] < 0.2) for f in frames]
     centres = [torch.nonzero(r).float().mean().item() for r in red]
     assert centres[0] - centres[1] == pytest.approx(12.0, abs=1.0)
@@ -206,13 +293,16 @@ def test_camera_path_and_preview_run_in_the_server(comfy_server):
         assert f"{node}: camera_path is linked and sets the camera, so these inputs are ignored: motion_x=20.0." in log
 
 
-@pytest.mark.parametrize("pan_x,zoom,needle", [("0:(0), 3:36", "0:(1)", "cannot read '3:36'"),
-                                               ("0:(0)", "0:(1), 3:(0)", "must be above 0"),
-                                               ("0:(0), 3:(1), 3:(2)", "0:(1)", "frame 3 has two keyframes")])
-def test_bad_keyframes_are_answered_and_the_server_keeps_running(comfy_server, pan_x, zoom, needle):
+@pytest.mark.parametrize("pan_x,zoom,motion_x,needle", [
+    ("0:(0), 3:36", "0:(1)", 12.0, "cannot read '3:36'"),
+    ("0:(0)", "0:(1), 3:(0)", 12.0, "must be above 0"),
+    ("0:(0), 3:(1), 3:(2)", "0:(1)", 12.0, "frame 3 has two keyframes"),
+    ("0:(0)", "0:(1)", math.nan, "motion_x is nan, not a number"),  # passes ComfyUI's own min/max check
+])
+def test_bad_keyframes_are_answered_and_the_server_keeps_running(comfy_server, pan_x, zoom, motion_x, needle):
     from comfy_server import PromptError
 
     with pytest.raises(PromptError) as err:
-        comfy_server.run(camera_prompt(pan_x=pan_x, zoom=zoom))
+        comfy_server.run(camera_prompt(pan_x=pan_x, zoom=zoom, motion_x=motion_x))
     assert needle in str(err.value) and "Fix" in str(err.value)
     assert comfy_server.alive()

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from t2vz.attention import CrossFrameAttention, with_cross_frame
-from t2vz.motion.instruct_pix2pix import (decode_frames, edit_video, encode_frames, fit_frames, ip2p_guider,
-                                          ip2p_sigmas, select_frames)
+from t2vz.motion.instruct_pix2pix import edit_video, fit_frames, ip2p_guider, ip2p_sigmas, select_frames
 from t2vz.motion.noise import frame_shared_sampler, shared_noise_sampler
 from t2vz.motion.sampler import video_model
+from t2vz.motion.vae import decode_frames, encode_frames
 from checks import assert_close_rel
 from tiny_ip2p import IP2P_CHECKPOINT_NAME, moving_square_frames, tiny_ip2p_checkpoint, tiny_ip2p_patcher, tiny_vae
 from tiny_models import conditioning, tiny_unet_patcher

@@ -19,12 +19,13 @@ from tiny_models import conditioning, diffusers_unet
 @pytest.mark.parametrize("motion", [(12.0, 12.0), (-7.5, 3.0), (0.0, 20.0)])
 def test_warp_equals_reference(height, width, motion):
     from t2vz.motion import warp_anchor
+    from t2vz.motion.camera import ConstantMotion
 
     create_motion_field_and_warp_latents = reference_module().create_motion_field_and_warp_latents
     anchor = torch.randn((1, 4, height, width), generator=torch.Generator().manual_seed(height * width))
     ids = list(range(1, 8))
     expected = create_motion_field_and_warp_latents(motion[0], motion[1], ids, anchor.repeat(len(ids), 1, 1, 1))
-    ours = warp_anchor(anchor, ids, motion[0], motion[1])
+    ours = warp_anchor(anchor, ids, ConstantMotion(motion[0], motion[1]))
     assert torch.equal(ours, expected)
 
 
@@ -82,11 +83,12 @@ def test_attention_patch_equals_reference_processor(tiny, frames):
 ])
 def test_text_to_video_equals_reference_pipeline(tiny, frames, height, width, motion, cfg):
     from t2vz.motion import Motion, sample_video
+    from t2vz.motion.camera import ConstantMotion
 
     seed = 123
     positive, negative = conditioning(1), conditioning(2)
     ours = sample_video(tiny, positive, negative, torch.zeros((frames, 4, height, width)), seed, 50, cfg, "ddim",
-                        "ddim_uniform", "motion", Motion(motion_x=motion[0], motion_y=motion[1]))
+                        "ddim_uniform", "motion", Motion(ConstantMotion(motion[0], motion[1])))
 
     # The same draws: frame 0's noise (as ComfyUI scales it: sigma_first, i.e. sqrt(1 - acp[981]) in diffusers'
     # space), then the re-noise draws from the generator's next values.
