@@ -23,6 +23,8 @@ ANCHOR_MODES = (ANCHOR_FIRST, ANCHOR_FIRST_AND_PREVIOUS)
 
 log = logging.getLogger("t2v-zero")
 
+_UNET = object()  # default of __call__'s pe: only the DiT signature passes pe
+
 
 class AnchorCache:
     """Hidden states that a later call of the same sampling step needs but cannot compute itself.
@@ -88,6 +90,8 @@ class CrossFrameAttention:
         self.sigma_end = float(sigma_end)
         self.cache = AnchorCache()
         self._warned = False
+        self.reached = 0
+        """Calls that reached this patch through a DiT hook (attention/dit.py checks that sampling does)."""
 
     def __deepcopy__(self, memo):
         # ModelPatcher.clone() deep-copies model_options: a clone gets the same settings and a cache of its own.
@@ -103,19 +107,56 @@ class CrossFrameAttention:
         tol = 1e-5 * max(1.0, abs(sigma))
         return self.sigma_end - tol <= sigma <= self.sigma_start + tol
 
-    def __call__(self, n, context, value, extra_options):
+    def __call__(self, n, context, value=None, extra_options=None, *, pe=_UNET, attn_mask=None):
+        """Both attn1 patch signatures ComfyUI has.
+
+        UNet (SD1.x/2.x/SDXL, BasicTransformerBlock): ``p(n, context, value, extra_options) -> (n, context, value)``
+        with the hidden states before the K/V projections.
+        DiT (Flux, Chroma, Qwen-Image): ``p(q, k, v, pe=, attn_mask=, extra_options=) -> dict`` with the joint
+        (text + image) queries, keys and values, (batch, heads, tokens, head_dim), after QK-norm and before RoPE; the
+        dict holds what changes (``k``, ``v``). Only the DiT call passes ``pe``, so its presence tells them apart.
+        """
+        if pe is not _UNET:
+            return self.dit_attn1(n, context, value, extra_options)
+        layer = (extra_options.get("block"), extra_options.get("block_index"), extra_options.get("transformer_index"))
+        swapped = self.cross_frame_states(context, value, extra_options, layer)
+        if swapped is None:
+            return n, context, value
+        return n, swapped[0], swapped[1]
+
+    def dit_attn1(self, q, k, v, extra_options) -> dict:
+        """The DiT attn1 patch: every frame's joint keys and values (text and image tokens) become its chunk's anchor
+        frame's. All frames share token positions (Flux img_ids/txt_ids), so swapping before RoPE equals swapping
+        after it, and the returned ``pe`` is left alone."""
+        self.reached += 1
+        if self.anchor != ANCHOR_FIRST:
+            raise ValueError(f"cross-frame attention: anchor {self.anchor!r} is not supported on DiT models (Flux, "
+                             f"SD3...). Fix: set the Cross-Frame Attention node's anchor input to 'first'.")
+        layer = ("dit", extra_options.get("block_type"), extra_options.get("block_index"))
+        swapped = self.cross_frame_states(k, v, extra_options, layer)
+        if swapped is None:
+            return {}
+        return {"k": swapped[0], "v": swapped[1]}
+
+    def cross_frame_states(self, context, value, extra_options, layer):
+        """(new context, new value) for one attention call, or None when this call is left alone (strength 0,
+        outside the sigma range, a lone frame).
+
+        ``context``/``value`` are the rows keys and values come from (the UNet's hidden states before the
+        projections, or a DiT's keys and values themselves), batch first, tokens in dim -2. ``layer`` names the
+        attention layer for the anchor cache (calls that lack frame 0 read it from the layer's earlier call).
+        """
         limited = self.sigma_start != math.inf or self.sigma_end > 0.0
         sigmas = extra_options.get("sigmas")
         sigma = float(sigmas.max()) if (sigmas is not None and limited) else None
         if self.strength == 0.0 or not self.active_at(sigma):
-            return n, context, value
+            return None
 
         chunks, frames = frames_per_chunk(context.shape[0], extra_options.get("cond_or_uncond"))
         ids, partial = global_frame_ids(extra_options, frames)
         if frames == 1 and not partial:
-            return n, context, value  # a lone frame is its own anchor
+            return None  # a lone frame is its own anchor
 
-        layer = (extra_options.get("block"), extra_options.get("block_index"), extra_options.get("transformer_index"))
         chunk_ids = extra_options.get("uuids") or extra_options.get("cond_or_uncond") or [0]
         keys = [(chunk_ids[c] if c < len(chunk_ids) else c, layer) for c in range(chunks)]
         if partial:
@@ -139,14 +180,14 @@ class CrossFrameAttention:
 
         new_ctx = self._mix(ctx, [s[0] for s in sources])
         new_val = new_ctx if shared else self._mix(val, [s[1] for s in sources])
-        return n, new_ctx, new_val
+        return new_ctx, new_val
 
     def _mix(self, own: torch.Tensor, sources: list[torch.Tensor]) -> torch.Tensor:
         """Each frame's new rows, (chunks * frames, tokens * len(sources), channels): the sources' rows (blended
         with the frame's own below strength 1), concatenated along the tokens."""
         parts = [source.expand_as(own) if self.strength == 1.0 else torch.lerp(own, source.expand_as(own), self.strength)
                  for source in sources]
-        mixed = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+        mixed = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)
         # materialised here, once (as a copy: never a stride-0 view aliasing the caller's hidden states)
         return mixed.reshape(-1, *mixed.shape[2:]).contiguous()
 
@@ -209,13 +250,29 @@ def find_cross_frame(model_options: dict) -> CrossFrameAttention | None:
     return None
 
 
-def with_cross_frame(model, patch: CrossFrameAttention):
+def with_cross_frame(model, patch: CrossFrameAttention, route: str | None = None):
     """A clone of ``model`` (a ComfyUI ModelPatcher) carrying ``patch``; any earlier CrossFrameAttention is replaced,
-    other attn1 patches (IPAdapter, PAG, ToMe...) are kept in order."""
+    other attn1 patches (IPAdapter, PAG, ToMe...) are kept in order.
+
+    The hook depends on the model's family (attention/dit.py): UNets get the attn1 patch as always; Flux-style DiTs
+    get it too (it answers their signature); SD3/SD3.5 get the attention override, chained to any override already
+    there. Any other family raises UnsupportedModelError here, before sampling, as does anchor first+previous on a DiT.
+    ``route`` forces a DiT's hook (tests: the override route a Flux takes on hosts without DiT attn1 patches).
+    """
+    from .dit import ROUTE_UNET, attention_route, install, model_family  # noqa: PLC0415
+
+    natural = attention_route(model)
+    route = natural if route is None or natural == ROUTE_UNET else route
+    if route != ROUTE_UNET and patch.anchor != ANCHOR_FIRST:
+        raise ValueError(f"Cross-Frame Attention: anchor {patch.anchor!r} is not supported on {model_family(model)} "
+                         f"(a diffusion transformer): the sparse-causal keys would need positions of their own. Fix: "
+                         f"set the anchor input to 'first'.")
     model = model.clone()
     patches = model.model_options.setdefault("transformer_options", {}).setdefault("patches", {})
     patches["attn1_patch"] = [p for p in patches.get("attn1_patch", []) if not isinstance(p, CrossFrameAttention)]
     model.set_model_attn1_patch(patch)
+    if route != ROUTE_UNET:
+        install(model, patch, route)
     return model
 
 

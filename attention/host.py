@@ -6,10 +6,14 @@ Differences handled here:
 - core context windows: ComfyUI 0.33 may prepend the frame just before a window (``causal_window_fix``, on by default)
   to the rows it hands the model, without listing it in ``index_list``; and it tells the video's length
   (``total_frames``), which 0.3.75 leaves at 0 or does not have.
+- DiT attn1 patches: ComfyUI 0.33's Flux/Chroma and Qwen-Image blocks call the attn1 patch list with the DiT
+  signature; 0.3.75's call none, so cross-frame attention reaches them through the attention override instead.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import logging
 
 OLDEST_SUPPORTED = (0, 3, 75)
@@ -59,3 +63,13 @@ def core_window_total_frames(window) -> int | None:
     """The video's length as a core context window tells it, None where it does not (0.3.75: 0 or absent)."""
     total = getattr(window, "total_frames", None)
     return int(total) if total is not None and int(total) > 0 else None
+
+
+@functools.lru_cache(maxsize=None)
+def module_calls_attn1_patch(module_name: str) -> bool:
+    """Whether the ComfyUI module ``module_name`` (e.g. comfy.ldm.flux.layers) calls attn1 patches: read from its
+    source, the feature itself (0.33's Flux blocks do, 0.3.75's do not)."""
+    try:
+        return "attn1_patch" in inspect.getsource(importlib.import_module(module_name))
+    except (ImportError, OSError, TypeError):
+        return False

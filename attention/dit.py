@@ -1,0 +1,191 @@
+"""Cross-frame attention on diffusion transformers: which hook reaches a model's attention, and the hooks themselves.
+
+ComfyUI offers three ways into a model's self-attention, one per architecture family:
+
+- UNet (SD1.x, SD2.x, SDXL and their fine-tunes): the attn1 patch with the UNet signature, ``p(n, context, value,
+  extra_options)``, in every BasicTransformerBlock (attention/cross_frame.py, unchanged).
+- Flux-style DiTs (Flux, Flux 2, Chroma, Qwen-Image): the same attn1 patch list, called with another signature,
+  ``p(q, k, v, pe=, attn_mask=, extra_options=) -> dict``, once per double and single block
+  (CrossFrameAttention.dit_attn1).
+- SD3 / SD3.5 (MMDiT, and MMDiT-X's second, image-only attention): no patch at all. The only thing every attention
+  call sees is ``transformer_options["optimized_attention_override"]``, called as ``(func, q, k, v, heads, **kw)``.
+  It is one slot: CrossFrameOverride keeps whatever override was there and calls it with the new keys and values.
+
+Every other family is refused when the patch is applied (UnsupportedModelError), so that a model the pack cannot
+reach fails before sampling instead of sampling plain frames or crashing on its first step.
+
+On the DiT routes a guard (ReachGuard, an APPLY_MODEL wrapper) also checks that the first model call of each sampling
+run did reach the patch: a later node that empties the override slot (ComfyUI's set_model_optimized_attention does
+not chain) or bypasses the blocks would otherwise make cross-frame attention silently do nothing.
+"""
+from __future__ import annotations
+
+import weakref
+
+from .host import module_calls_attn1_patch
+
+ROUTE_UNET = "unet"
+ROUTE_DIT_ATTN1 = "dit-attn1"
+ROUTE_ATTENTION_OVERRIDE = "attention-override"
+
+OVERRIDE_KEY = "optimized_attention_override"
+"""transformer_options key of ComfyUI's attention override (comfy/ldm/modules/attention.py wrap_attn)."""
+
+LAYER_COUNTER_KEY = "t2vz_attention_calls"
+"""transformer_options key: self-attention calls so far in this model call, the layer key of a call that has no
+block index (MMDiT's forward does not set one). ComfyUI copies transformer_options for every model call
+(BaseModel._apply_model), so the count starts at 0 in each call and each frame chunk."""
+
+GUARD_KEY = "t2v-zero.cross-frame-reached"
+
+SUPPORTED = "SD1.x, SD2.x and SDXL (UNet), Flux, Flux 2, Chroma and Qwen-Image, SD3 and SD3.5"
+
+_NOT_YET = {  # families whose attention the override would reach, but which the pack has not been tested on
+    "HiDream", "HiDreamO1", "Lumina2", "ZImagePixelSpace", "AuraFlow", "PixArt", "HunyuanDiT", "Omnigen2",
+}
+_VIDEO_PREFIXES = ("WAN", "Hunyuan", "LTXV", "LTXAV", "GenmoMochi", "Cosmos", "SVD", "SV3D")
+
+
+_ATTN1_DITS = (  # (network classes, the module whose blocks would call the DiT attn1 patch)
+    (("comfy.ldm.flux.model:Flux", "comfy.ldm.chroma.model:Chroma"), "comfy.ldm.flux.layers"),
+    (("comfy.ldm.qwen_image.model:QwenImageTransformer2DModel",), "comfy.ldm.qwen_image.model"),
+)
+
+
+class UnsupportedModelError(ValueError):
+    """Cross-frame attention cannot reach this model's attention."""
+
+
+def _classes(*paths: str) -> tuple[type, ...]:
+    """The classes at ``module:Name`` paths that this ComfyUI has (older hosts lack some families)."""
+    import importlib  # noqa: PLC0415
+
+    found = []
+    for path in paths:
+        module, name = path.split(":")
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            cls = None
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
+
+
+def model_family(model) -> str:
+    """The ComfyUI model class's name (SD3, Flux, HiDream, WAN21...), which is what users know the family by."""
+    base = getattr(model, "model", model)
+    return type(base).__name__
+
+
+def attention_route(model) -> str:
+    """Which hook reaches ``model``'s self-attention (a ComfyUI ModelPatcher): ROUTE_UNET, ROUTE_DIT_ATTN1 or
+    ROUTE_ATTENTION_OVERRIDE. Raises UnsupportedModelError, naming the family and what to use, for any other."""
+    base = getattr(model, "model", None)
+    network = getattr(base, "diffusion_model", None)
+    if network is not None:
+        if isinstance(network, _classes("comfy.ldm.modules.diffusionmodules.openaimodel:UNetModel")):
+            return ROUTE_UNET
+        for classes, blocks in _ATTN1_DITS:
+            if isinstance(network, _classes(*classes)):
+                # ComfyUI 0.33 calls the DiT attn1 patch in these blocks; older hosts do not, and there the override
+                # reaches the same attention (after RoPE, which changes nothing: all frames share positions)
+                return ROUTE_DIT_ATTN1 if module_calls_attn1_patch(blocks) else ROUTE_ATTENTION_OVERRIDE
+        if isinstance(network, _classes("comfy.ldm.modules.diffusionmodules.mmdit:MMDiT")):
+            return ROUTE_ATTENTION_OVERRIDE
+    family = model_family(model) if base is not None else type(model).__name__
+    network_name = type(network).__name__ if network is not None else "no diffusion_model"
+    if family in _NOT_YET:
+        why = "the pack does not support it yet (its attention is reachable, but untested)"
+    elif family.startswith(_VIDEO_PREFIXES):
+        why = ("it is a video model with temporal attention of its own, which Text2Video-Zero's frame-0 attention "
+               "would fight; sample video with it directly")
+    else:
+        why = "the pack has no hook into its attention"
+    raise UnsupportedModelError(
+        f"Cross-Frame Attention (T2V-Zero) cannot patch a {family} model ({network_name}): {why}. It supports "
+        f"{SUPPORTED}. Fix: load one of those checkpoints, or remove the Cross-Frame Attention node (and the "
+        f"Motion Latent Sampler, which applies it) from this model's path.")
+
+
+class CrossFrameOverride:
+    """``optimized_attention_override`` for MMDiT (SD3, SD3.5): each self-attention call's keys and values become
+    their chunk's anchor frame's (CrossFrameAttention.cross_frame_states), then the call goes on to the override that
+    was in the slot before (``previous``), else to ComfyUI's own kernel (``func``).
+
+    A call whose keys have another token count or batch than its queries is cross-attention and passes untouched.
+    """
+
+    def __init__(self, patch, previous=None):
+        self.patch = patch
+        self.previous = previous
+
+    def __call__(self, func, q, k, v, *args, **kwargs):
+        options = kwargs.get("transformer_options")
+        if options is not None and q.shape[0] == k.shape[0] and q.shape[-2] == k.shape[-2]:
+            self.patch.reached += 1
+            if self.patch.anchor != "first":
+                raise ValueError(f"cross-frame attention: anchor {self.patch.anchor!r} is not supported on DiT "
+                                 f"models (SD3...). Fix: set the Cross-Frame Attention node's anchor input to 'first'.")
+            index = options.get(LAYER_COUNTER_KEY, 0)
+            options[LAYER_COUNTER_KEY] = index + 1
+            swapped = self.patch.cross_frame_states(k, v, options, ("attention", index))
+            if swapped is not None:
+                k, v = swapped
+        if self.previous is not None:
+            return self.previous(func, q, k, v, *args, **kwargs)
+        return func(q, k, v, *args, **kwargs)
+
+
+class ReachGuard:
+    """APPLY_MODEL wrapper: the first model call of each sampling run must reach the cross-frame patch, else the
+    run stops with an error naming the cause instead of sampling plain frames."""
+
+    def __init__(self, patch, family: str, route: str):
+        self.patch = patch
+        self.family = family
+        self.route = route
+        self._run = None
+
+    def __call__(self, executor, *args, **kwargs):
+        options = kwargs.get("transformer_options")
+        if options is None and len(args) > 5:
+            options = args[5]
+        run = (options or {}).get("sample_sigmas")
+        checked = self._run() if self._run is not None else None
+        if run is None or checked is run:
+            return executor(*args, **kwargs)
+        before = self.patch.reached
+        out = executor(*args, **kwargs)
+        if self.patch.reached == before:
+            hook = ("the attn1 patch list" if self.route == ROUTE_DIT_ATTN1
+                    else "transformer_options['optimized_attention_override']")
+            raise RuntimeError(
+                f"Cross-Frame Attention (T2V-Zero) was applied to this {self.family} model but its attention never "
+                f"reached it ({hook}): the frames would come out as plain, independent images. A node applied after "
+                f"Cross-Frame Attention probably replaced the attention override or the model's blocks. Fix: put "
+                f"Cross-Frame Attention last, right before the sampler.")
+        self._run = weakref.ref(run)
+        return out
+
+
+def install(model, patch, route: str):
+    """Add the route's hooks for ``patch`` to ``model`` (a clone the caller owns), replacing earlier ones."""
+    import comfy.patcher_extension  # noqa: PLC0415
+
+    options = model.model_options.setdefault("transformer_options", {})
+    previous = options.get(OVERRIDE_KEY)
+    while isinstance(previous, CrossFrameOverride):  # re-patching replaces our override, keeps what it chained
+        previous = previous.previous
+    if route == ROUTE_ATTENTION_OVERRIDE:
+        options[OVERRIDE_KEY] = CrossFrameOverride(patch, previous)
+    elif isinstance(options.get(OVERRIDE_KEY), CrossFrameOverride):
+        if previous is None:
+            del options[OVERRIDE_KEY]
+        else:
+            options[OVERRIDE_KEY] = previous
+    model.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, GUARD_KEY)
+    if route != ROUTE_UNET:
+        model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, GUARD_KEY,
+                                   ReachGuard(patch, model_family(model), route))
+    return model
