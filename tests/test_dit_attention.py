@@ -1,0 +1,338 @@
+"""Cross-frame attention on diffusion transformers: tiny Flux dev, Flux schnell, SD3 and SD3.5-Medium-style MMDiT-X
+loaded through ComfyUI's own loader (comfy.sd.load_diffusion_model, as UNETLoader) and sampled through the
+KSampler's path (comfy.sample.sample), with the patch the Cross-Frame Attention node applies."""
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+
+from t2vz.attention import (ANCHOR_FIRST_AND_PREVIOUS, ROUTE_ATTENTION_OVERRIDE, ROUTE_DIT_ATTN1, CrossFrameAttention,
+                            UnsupportedModelError, attention_route, find_cross_frame, with_cross_frame,
+                            with_frame_chunks)
+from tiny_dit import conditioning, load_tiny_dit, tiny_dit_file
+
+KINDS = ["flux-dev", "flux-schnell", "sd3", "sd35-medium"]
+FRAMES, STEPS = 4, 4
+
+
+def _flux_loads() -> str | None:
+    """Why no tiny Flux can load on this host (None: it can)."""
+    import comfy.model_detection
+
+    state = {"double_blocks.0.img_attn.norm.key_norm.weight": torch.zeros(128), "img_in.weight": torch.zeros(128, 64)}
+    config = comfy.model_detection.detect_unet_config(state, "")
+    if config is not None and config.get("num_heads") == 24:
+        return ("this ComfyUI's model detection fixes Flux at 24 heads (0.3.75), so no tiny Flux loads: the Flux "
+                "tests run on ComfyUI 0.33")
+    return None
+
+
+def needs(kind):
+    if kind.startswith("flux"):
+        reason = _flux_loads()
+        if reason:
+            pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def models():
+    cache = {}
+
+    def get(kind):
+        needs(kind)
+        if kind not in cache:
+            cache[kind] = load_tiny_dit(kind)
+        return cache[kind]
+
+    return get
+
+
+def cfg_of(kind):
+    return 1.0 if kind == "flux-dev" else 2.0  # dev: distilled guidance, one cond chunk; the others: cond + uncond
+
+
+def noise(kind="independent", frames=FRAMES, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if kind == "shared":
+        return torch.randn((1, 16, 8, 8), generator=g).expand(frames, -1, -1, -1).contiguous()
+    if kind == "shifted":  # frame 0's noise, rolled by k latent pixels in frame k (a stand-in for motion)
+        base = torch.randn((1, 16, 8, 8), generator=g)
+        return torch.cat([torch.roll(base, shifts=k, dims=-1) for k in range(frames)])
+    return torch.randn((frames, 16, 8, 8), generator=g)
+
+
+def sample(model, kind, x, callback=None, cfg=None):
+    import comfy.sample
+
+    return comfy.sample.sample(model, x, STEPS, cfg_of(kind) if cfg is None else cfg, "euler", "simple",
+                               conditioning(kind, 1), conditioning(kind, 2), torch.zeros_like(x),
+                               callback=callback, disable_pbar=True, seed=0)
+
+
+def patched(model, **settings):
+    return with_cross_frame(model, CrossFrameAttention(**settings))
+
+
+def rel(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_real_loader_detects_the_tiny_model_and_loads_every_weight(models, kind):
+    import safetensors.torch
+
+    model = models(kind)
+    family = {"flux-dev": "Flux", "flux-schnell": "FluxSchnell", "sd3": "SD3", "sd35-medium": "SD3"}[kind]
+    assert type(model.model.model_config).__name__ == family
+    saved = safetensors.torch.load_file(str(tiny_dit_file(kind)))
+    loaded = model.model.diffusion_model.state_dict()
+    assert set(saved) == set(loaded)
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+    if kind == "sd35-medium":
+        assert model.model.diffusion_model.joint_blocks[0].x_block.x_block_self_attn  # MMDiT-X's image-only attention
+    expected = ROUTE_DIT_ATTN1 if kind.startswith("flux") else ROUTE_ATTENTION_OVERRIDE
+    assert attention_route(model) == expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_frame_zero_is_plain_sampling_and_other_frames_follow_it(models, kind):
+    """The old Flux crash (unexpected keyword 'pe') is gone and SD3 is no longer a no-op: with per-frame noise, frame
+    0 is exactly plain sampling's frame 0 (it attends to itself) and every other frame differs from plain."""
+    model = models(kind)
+    x = noise("independent")
+    plain = sample(model, kind, x)
+    cross = sample(patched(model), kind, x)
+    assert torch.isfinite(cross).all()
+    assert rel(cross[0], plain[0]) < 1e-6
+    for k in range(1, FRAMES):
+        assert rel(cross[k], plain[k]) > 1e-2, f"frame {k} equals plain sampling: the patch did nothing"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shared_noise(models, kind):
+    """Same starting noise for every frame: every frame's keys and values are already frame 0's, so the patch
+    changes nothing (all frames = plain's, the same image); rolled copies of frame 0's noise (a stand-in for motion):
+    frame 0 is plain's, the other frames differ from plain's. (Whether they also look more like frame 0 is a
+    property of trained weights, not of random tiny ones: not asserted.)"""
+    model = models(kind)
+    same = noise("shared")
+    plain, cross = sample(model, kind, same), sample(patched(model), kind, same)
+    assert rel(cross, plain) < 1e-6
+    shifted = noise("shifted")
+    plain, cross = sample(model, kind, shifted), sample(patched(model), kind, shifted)
+    assert rel(cross[0], plain[0]) < 1e-6
+    for k in range(1, FRAMES):
+        assert rel(cross[k], plain[k]) > 1e-2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_strength_zero_is_plain_sampling_exactly(models, kind):
+    model = models(kind)
+    x = noise()
+    assert torch.equal(sample(patched(model, strength=0.0), kind, x), sample(model, kind, x))
+
+
+@pytest.mark.parametrize("kind", ["flux-dev", "sd3"])
+def test_strength_blends_between_plain_and_full(models, kind):
+    model = models(kind)
+    x = noise()
+    plain, full, half = (sample(m, kind, x) for m in (model, patched(model), patched(model, strength=0.5)))
+    assert rel(half[0], plain[0]) < 1e-6
+    for k in range(1, FRAMES):
+        assert rel(half[k], plain[k]) > 1e-3 and rel(half[k], full[k]) > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["flux-schnell", "sd3"])
+def test_start_end_range_changes_only_steps_inside_it(models, kind):
+    """From start_percent 0.5: the steps before it are plain sampling's, bit for bit, the later ones are not; and
+    the patch swaps keys and values exactly at the sigmas inside [sigma_end, sigma_start]."""
+    import comfy.samplers
+
+    from t2vz.attention import percent_sigmas
+
+    model = models(kind)
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", STEPS)
+    sigma_start, sigma_end = percent_sigmas(model, 0.5, 1.0)
+    inside = [float(s) <= sigma_start for s in sigmas[:-1]]
+    assert any(inside) and not all(inside)
+
+    def steps(m):
+        out = []
+        sample(m, kind, noise(), callback=lambda i, x0, x, total: out.append(x0.clone()))
+        return out
+
+    plain = steps(model)
+    patch = CrossFrameAttention(sigma_start=sigma_start, sigma_end=sigma_end)
+    swapped_at = []
+    original = patch.cross_frame_states
+
+    def spy(context, value, options, layer):
+        result = original(context, value, options, layer)
+        swapped_at.append((float(options["sigmas"].max()), result is not None))
+        return result
+
+    patch.cross_frame_states = spy
+    late = steps(with_cross_frame(model, patch))
+    first_inside = inside.index(True)
+    for i in range(first_inside):  # step i's denoised depends only on the model calls at sigmas[:i + 1]
+        assert torch.equal(late[i], plain[i]), f"step {i} (before the range) changed"
+    for i in range(first_inside, STEPS):
+        assert rel(late[i], plain[i]) > 1e-3, f"step {i} (inside the range) did not change"
+    assert swapped_at
+    for sigma, swapped in swapped_at:
+        assert swapped == (sigma_end <= sigma <= sigma_start + 1e-5 * max(1.0, sigma)), sigma
+
+    # an end_percent: the last steps' model calls are left alone
+    sigma_start, sigma_end = percent_sigmas(model, 0.0, 0.5)
+    patch = CrossFrameAttention(sigma_start=sigma_start, sigma_end=sigma_end)
+    swapped_at.clear()
+    original = patch.cross_frame_states
+    patch.cross_frame_states = spy
+    steps(with_cross_frame(model, patch))
+    assert {s for s, _ in swapped_at} == {float(s) for s in sigmas[:-1]}
+    for sigma, swapped in swapped_at:
+        assert swapped == (sigma >= sigma_end - 1e-5 * max(1.0, sigma)), sigma
+    assert any(swapped for _, swapped in swapped_at) and not all(swapped for _, swapped in swapped_at)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_frame_chunks_equal_one_call(models, kind):
+    """Frame chunks of 2 out of 5 frames: later chunks read frame 0's keys and values from the anchor cache (keyed
+    by block on Flux, by the call's attention count on MMDiT), giving one call's result."""
+    model = patched(models(kind))
+    x = noise(frames=5)
+    whole = sample(model, kind, x)
+    chunked = sample(with_frame_chunks(model, 2), kind, x)
+    assert rel(chunked, whole) < 1e-5
+
+
+def test_flux_override_route_equals_attn1_route(models):
+    """Where the Flux blocks call no attn1 patch (ComfyUI 0.3.75), the override route reaches the same attention
+    after RoPE: the same frames, since all frames share token positions."""
+    model = models("flux-schnell")
+    x = noise()
+    attn1 = sample(patched(model), "flux-schnell", x)
+    override = sample(with_cross_frame(model, CrossFrameAttention(), route=ROUTE_ATTENTION_OVERRIDE), "flux-schnell", x)
+    assert rel(override, attn1) < 1e-5
+    assert rel(override[1], sample(model, "flux-schnell", x)[1]) > 1e-2
+
+
+class OverrideSpy:
+    """An optimized_attention_override set by some other node: records the keys of every self-attention call."""
+
+    def __init__(self):
+        self.keys = []
+
+    def __call__(self, func, q, k, v, *args, **kwargs):
+        if q.shape[-2] == k.shape[-2]:
+            self.keys.append(k)
+        return func(q, k, v, *args, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["sd3", "sd35-medium"])
+def test_an_earlier_attention_override_is_chained(models, kind):
+    """SD3: an override already in the slot still runs, and sees the cross-frame keys (frame 0's in every frame);
+    MMDiT-X's image-only attention is swapped too (three self-attention calls per model call, not two)."""
+    model = models(kind).clone()
+    spy = OverrideSpy()
+    model.model_options["transformer_options"]["optimized_attention_override"] = spy
+    x = noise()
+    plain = sample(model, kind, x)
+    plain_calls = len(spy.keys)
+    spy.keys.clear()
+    cross = sample(patched(model), kind, x)
+    assert len(spy.keys) == plain_calls > 0
+    model_calls = STEPS  # one batched cond + uncond call per step
+    per_call = {"sd3": 2, "sd35-medium": 3}[kind]
+    assert plain_calls == model_calls * per_call
+    chunks = 2
+    for k in spy.keys:
+        rows = k.reshape(chunks, FRAMES, *k.shape[1:])
+        for f in range(1, FRAMES):
+            assert torch.equal(rows[:, f], rows[:, 0])
+    assert rel(cross[1], plain[1]) > 1e-2
+    # re-patching replaces our override and keeps the spy under it
+    again = patched(patched(model, strength=0.5))
+    chained = again.model_options["transformer_options"]["optimized_attention_override"]
+    assert chained.previous is spy and chained.patch is find_cross_frame(again.model_options)
+
+
+def test_another_attn1_patch_on_flux_still_runs(models):
+    """Flux: other DiT attn1 patches, before and after ours, keep running in order; the one after ours sees frame
+    0's keys."""
+    seen = []
+
+    def before(q, k, v, pe=None, attn_mask=None, extra_options=None):
+        seen.append(("before", k))
+        return {}
+
+    def after(q, k, v, pe=None, attn_mask=None, extra_options=None):
+        seen.append(("after", k))
+        return {}
+
+    model = models("flux-dev").clone()
+    model.set_model_attn1_patch(before)
+    model = patched(model)
+    model.set_model_attn1_patch(after)
+    sample(model, "flux-dev", noise())
+    names = [n for n, _ in seen]
+    assert names == ["before", "after"] * (len(names) // 2) and len(names) == STEPS * 2 * 2  # 2 blocks, 4 steps
+    for name, k in seen:
+        same = all(torch.equal(k[f], k[0]) for f in range(1, FRAMES))
+        assert same == (name == "after"), name
+
+
+def test_node_patches_flux_and_sd3_and_keeps_the_original(models):
+    from t2vz.nodes.attention_patch import CrossFrameAttentionPatch
+
+    for kind in ("flux-dev", "sd3"):
+        model = models(kind)
+        out = CrossFrameAttentionPatch.execute(model, "first", 1.0, 0.0, 1.0)
+        patched_model = out.result[0] if hasattr(out, "result") else out[0]
+        assert find_cross_frame(patched_model.model_options) is not None
+        assert find_cross_frame(model.model_options) is None
+        assert "optimized_attention_override" not in model.model_options.get("transformer_options", {})
+        x = noise()
+        assert rel(sample(patched_model, kind, x)[2], sample(model, kind, x)[2]) > 1e-2
+
+
+def test_a_patch_that_never_runs_stops_the_run(models):
+    """A later node that replaces the attention override (ComfyUI's set_model_optimized_attention does not chain)
+    would leave SD3 sampling plain frames: the run stops at its first model call with the cause instead."""
+    import comfy.ldm.modules.attention as attention
+
+    model = patched(models("sd3"))
+    model.set_model_optimized_attention(attention.optimized_attention)
+    with pytest.raises(RuntimeError, match="never reached it.*Cross-Frame Attention last"):
+        sample(model, "sd3", noise())
+
+
+def test_first_and_previous_is_refused_on_dits_with_the_fix(models):
+    for kind in ("flux-schnell", "sd3"):
+        with pytest.raises(ValueError, match="anchor 'first\\+previous'.*Fix: set the anchor input to 'first'"):
+            patched(models(kind), anchor=ANCHOR_FIRST_AND_PREVIOUS)
+
+
+@pytest.mark.parametrize("family", ["HiDream", "Lumina2", "WAN21", "StableCascade_C"])
+def test_unreachable_families_are_refused_at_patch_time_by_name(family):
+    from t2vz.nodes.attention_patch import CrossFrameAttentionPatch
+
+    base = type(family, (), {})()
+    base.diffusion_model = torch.nn.Linear(2, 2)
+    sampling = types.SimpleNamespace(percent_to_sigma=lambda p: 1.0 - p)
+    model = types.SimpleNamespace(model=base, get_model_object=lambda name: sampling,
+                                  clone=lambda: pytest.fail("cloned an unsupported model"))
+    with pytest.raises(UnsupportedModelError, match=f"cannot patch a {family} model.*supports SD1.x.*SD3.*Fix:"):
+        CrossFrameAttentionPatch.execute(model, "first", 1.0, 0.0, 1.0)
+
+
+def test_unet_models_keep_the_attn1_route(tiny):
+    from t2vz.attention import ROUTE_UNET
+
+    assert attention_route(tiny) == ROUTE_UNET
+    model = patched(tiny, anchor=ANCHOR_FIRST_AND_PREVIOUS)
+    options = model.model_options["transformer_options"]
+    assert "optimized_attention_override" not in options
+    assert not options.get("wrappers", {}).get("apply_model", {}).get("t2v-zero.cross-frame-reached")
