@@ -24,8 +24,8 @@ from .field import frame_affines, warp_frames
 from .first_frame import held_steps, prepare_first_frame
 from .noise import frame_shared_sampler, video_rows_sampler
 from .parts import Part, video_part
-from .renoise import renoise
-from .schedule import phases
+from .renoise import KIND_DISCRETE, noise_level, renoise, renoise_forward, sampling_kind
+from .schedule import phases, phases_by_noise_level
 
 NOISE_MOTION = "motion"
 NOISE_SHARED = "shared"
@@ -61,14 +61,30 @@ def check_latent(samples: torch.Tensor) -> None:
                          "can overflow: run it in fp32 or bf16).")
 
 
-def _check_model_kind(model) -> None:
-    import comfy.model_sampling  # noqa: PLC0415
+def motion_phases(model_sampling, sigmas: torch.Tensor, steps: int, t0: int, t1: int):
+    """The phases of motion mode on this model's schedule: discrete diffusion models scale the reference's t0/t1 with
+    the step count (motion/schedule.py phases, the reference's rule, unchanged); flow and continuous models place
+    them at the reference's signal-to-noise ratio (phases_by_noise_level). (kind, Phases); ValueError, naming the
+    model's family in words, for a model that cannot be re-noised."""
+    kind = sampling_kind(model_sampling)
+    if kind == KIND_DISCRETE:
+        return kind, phases(steps, t0, t1)
+    sigma_data = float(getattr(model_sampling, "sigma_data", 1.0) or 1.0)
+    levels = [noise_level(model_sampling, float(sigma)) / sigma_data for sigma in sigmas]
+    return kind, phases_by_noise_level(levels, t0, t1)
 
-    sampling = model.get_model_object("model_sampling")
-    if not isinstance(sampling, comfy.model_sampling.EPS) or isinstance(sampling, comfy.model_sampling.CONST):
-        raise ValueError(f"this model samples with {type(sampling).__name__}; Text2Video-Zero's motion mode needs a "
-                         f"diffusion (eps or v-prediction) model such as SD1.x, SD2.x or SDXL. Fix: load one of those, "
-                         f"or use noise_mode 'shared' / 'independent'.")
+
+def _hand_off_is_latent(model_sampling) -> bool:
+    """True when the space between sampler runs is the sampler's own x (inverse_noise_scaling is the identity:
+    eps/v/EDM models); then a start is passed as the noised latent with zero noise, as always. Otherwise (flow) each
+    start from noise is handed to ComfyUI as (clean latent, noise), as KSampler does: at a flow model's sigma 1 the
+    noised latent is the noise alone, and ComfyUI's noise_scaling of it with zero noise would be 0."""
+    probe = torch.ones(1)
+    try:
+        back = model_sampling.inverse_noise_scaling(torch.tensor(0.5), probe.clone())
+    except Exception:  # noqa: BLE001
+        return True
+    return isinstance(back, torch.Tensor) and torch.equal(back, probe)
 
 
 def video_model(model, frames_per_chunk: int = 0, part: Part | None = None):
@@ -118,10 +134,10 @@ class _Phases:
         self.total, self.done, self.progress = total, 0, progress
 
     def run(self, model, latent: torch.Tensor, sigmas: torch.Tensor, hold: "_Hold | None" = None,
-            sampler=None) -> torch.Tensor:
-        """Denoise ``latent`` (LATENT space, already at sigmas[0]) along ``sigmas`` (with ``sampler``, else the
-        phases' own). With ``hold``, frame 0 is kept at the given image noised to each sigma (ComfyUI's inpainting
-        noise mask)."""
+            sampler=None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoise ``latent`` (LATENT space, already at sigmas[0]; or, given ``noise``, the clean latent that ComfyUI
+        noises to sigmas[0] with it) along ``sigmas`` (with ``sampler``, else the phases' own). With ``hold``, frame
+        0 is kept at the given image noised to each sigma (ComfyUI's inpainting noise mask)."""
         import comfy.model_management  # noqa: PLC0415
         import comfy.sample  # noqa: PLC0415
 
@@ -135,7 +151,7 @@ class _Phases:
             if self.progress is not None:
                 self.progress(offset + step + 1, self.total, x0)
 
-        noise, mask = torch.zeros_like(latent), None
+        noise, mask = torch.zeros_like(latent) if noise is None else noise.to(latent), None
         if hold is not None:
             # row 0 starts and stays at image + sigma * noise0; the other rows start at ``latent`` (zero noise)
             latent, noise, mask = latent.clone(), noise.clone(), torch.ones_like(latent[:, :1])
@@ -213,27 +229,42 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     sigma_max = float(sampling.sigma_max)
     max_denoise = math.isclose(sigma_max, float(sigmas[0]), rel_tol=1e-5) or float(sigmas[0]) > sigma_max
 
+    direct = not _hand_off_is_latent(sampling)
+
     def noised(latent_part, noise_part, index=0):  # as KSampler builds x at sigmas[index], back in LATENT space
         x = sampling.noise_scaling(sigmas[index], noise_part, latent_format.process_in(latent_part),
                                    max_denoise and index == 0)
+        if direct:  # the space between sampler runs (finite below a flow model's sigma 1)
+            x = sampling.inverse_noise_scaling(sigmas[index], x)
         return latent_format.process_out(x)
 
-    x_start = noised(latent[rows[:noise.shape[0]]], noise)  # motion mode: frame 0 only
-    if hold is not None:
-        x_start[:1] = noised(hold.image, hold.noise)  # img2img's start for frame 0, whatever the strength
+    if direct:  # (clean latent, noise): ComfyUI noises it at the start of the first run
+        x_start, start_noise = latent[rows[:noise.shape[0]]].clone(), noise.clone()
+        if hold is not None:
+            x_start[:1] = hold.image.to(x_start)
+            start_noise[:1] = hold.noise.to(start_noise)
+    else:
+        x_start, start_noise = noised(latent[rows[:noise.shape[0]]], noise), None  # motion mode: frame 0 only
+        if hold is not None:
+            x_start[:1] = noised(hold.image, hold.noise)  # img2img's start for frame 0, whatever the strength
 
-    def alone(x, a: int, b: int):  # frame 0 alone from step a to step b
+    def alone(x, a: int, b: int, pending=None):  # frame 0 alone from step a to step b (pending: its start noise)
         if hold is not None and a < hold.until:  # held: the noised image needs no model call
             held_until = min(b, hold.until)
             run.skip(held_until - a)
-            x, a = noised(hold.image, hold.noise, held_until), held_until
-        return run.run(model, x, sigmas[a:b + 1])
+            if direct:
+                x, a, pending = hold.image, held_until, hold.noise
+            else:
+                x, a = noised(hold.image, hold.noise, held_until), held_until
+        if pending is not None and a == b:  # no step to take: the start itself, noised, between runs
+            return noised(x, pending, a)
+        return run.run(model, x, sigmas[a:b + 1], noise=pending)
 
-    def together(x, a: int):  # all frames (of the part) from step a to the end; the part's own frames come back
+    def together(x, a: int, pending=None):  # all frames (of the part) from step a to the end; the part's own come back
         if hold is not None and a < hold.until:
-            x = run.run(joint_model, x, sigmas[a:min(steps, hold.until) + 1], hold, joint)
-            a = min(steps, hold.until)
-        x = run.run(joint_model, x, sigmas[a:], sampler=joint)
+            x = run.run(joint_model, x, sigmas[a:min(steps, hold.until) + 1], hold, joint, noise=pending)
+            a, pending = min(steps, hold.until), None
+        x = run.run(joint_model, x, sigmas[a:], sampler=joint, noise=pending)
         if hold is not None and hold.until >= steps:
             # Held to the end, frame 0 is the image: single-step samplers land on it within float rounding, but
             # multistep correctors (uni_pc) leave a ~1e-3 relative residue; put the image back, as inpainting does.
@@ -242,12 +273,11 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
 
     if noise_mode != NOISE_MOTION:
         run = _Phases(model, positive, negative, cfg, sampler, seed, steps, progress)
-        return together(x_start, 0)
+        return together(x_start, 0, start_noise)
 
-    _check_model_kind(model)
-    plan = phases(steps, motion.t0, motion.t1)
+    kind, plan = motion_phases(sampling, sigmas, steps, motion.t0, motion.t1)
     run = _Phases(model, positive, negative, cfg, sampler, seed, plan.total_progress, progress)
-    x_t1 = alone(x_start[:1], 0, plan.joint_start)
+    x_t1 = alone(x_start[:1], 0, plan.joint_start, None if start_noise is None else start_noise[:1])
     if frames == 1:
         return together(x_t1, plan.joint_start)
     x_t0 = alone(x_t1, plan.joint_start, plan.warp_at)
@@ -260,7 +290,8 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     moved = warp_frames(x_t0.expand(len(rows) - 1, -1, -1, -1), affines[1:])
     sigma_t0, sigma_t1 = float(sigmas[plan.warp_at]), float(sigmas[plan.joint_start])
     eps = eps[[f - 1 for f in rows[1:]]]  # the whole video's re-noise draws, for the frames held here
-    moved = latent_format.process_out(renoise(latent_format.process_in(moved), eps, sampling, sigma_t0, sigma_t1))
+    forward = renoise if kind == KIND_DISCRETE else renoise_forward  # the reference's DDPM step / the exact one
+    moved = latent_format.process_out(forward(latent_format.process_in(moved), eps, sampling, sigma_t0, sigma_t1))
     x_joint = torch.cat([x_t1, moved.to(x_t1)], dim=0)
     if foreground_mask is not None:
         masks = latent_masks(foreground_mask, frames, height, width)
