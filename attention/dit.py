@@ -139,10 +139,12 @@ class CrossFrameOverride:
 
 class ReachGuard:
     """APPLY_MODEL wrapper: the first model call of each sampling run must reach the cross-frame patch, else the
-    run stops with an error naming the cause instead of sampling plain frames."""
+    run stops with an error naming the cause instead of sampling plain frames.
 
-    def __init__(self, patch, family: str, route: str):
-        self.patch = patch
+    The patch is looked up in the call's own options (the attn1 patch list), not held: ComfyUI 0.3.75's clone
+    deep-copies model_options (the patch with it) but not the wrappers."""
+
+    def __init__(self, family: str, route: str):
         self.family = family
         self.route = route
         self._run = None
@@ -151,13 +153,15 @@ class ReachGuard:
         options = kwargs.get("transformer_options")
         if options is None and len(args) > 5:
             options = args[5]
-        run = (options or {}).get("sample_sigmas")
+        options = options or {}
+        run = options.get("sample_sigmas")
         checked = self._run() if self._run is not None else None
-        if run is None or checked is run:
+        patch = _find_patch(options)
+        if run is None or checked is run or patch is None:
             return executor(*args, **kwargs)
-        before = self.patch.reached
+        before = patch.reached
         out = executor(*args, **kwargs)
-        if self.patch.reached == before:
+        if patch.reached == before:
             hook = ("the attn1 patch list" if self.route == ROUTE_DIT_ATTN1
                     else "transformer_options['optimized_attention_override']")
             raise RuntimeError(
@@ -167,6 +171,15 @@ class ReachGuard:
                 f"Cross-Frame Attention last, right before the sampler.")
         self._run = weakref.ref(run)
         return out
+
+
+def _find_patch(options: dict):
+    from .cross_frame import CrossFrameAttention  # noqa: PLC0415 -- cross_frame imports this module
+
+    for p in options.get("patches", {}).get("attn1_patch", []):
+        if isinstance(p, CrossFrameAttention):
+            return p
+    return None
 
 
 def install(model, patch, route: str):
@@ -187,5 +200,5 @@ def install(model, patch, route: str):
     model.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, GUARD_KEY)
     if route != ROUTE_UNET:
         model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, GUARD_KEY,
-                                   ReachGuard(patch, model_family(model), route))
+                                   ReachGuard(model_family(model), route))
     return model

@@ -21,7 +21,7 @@ def _flux_loads() -> str | None:
     """Why no tiny Flux can load on this host (None: it can)."""
     import comfy.model_detection
 
-    state = {"double_blocks.0.img_attn.norm.key_norm.weight": torch.zeros(128), "img_in.weight": torch.zeros(128, 64)}
+    state = {"double_blocks.0.img_attn.norm.key_norm.scale": torch.zeros(128), "img_in.weight": torch.zeros(128, 64)}
     config = comfy.model_detection.detect_unet_config(state, "")
     if config is not None and config.get("num_heads") == 24:
         return ("this ComfyUI's model detection fixes Flux at 24 heads (0.3.75), so no tiny Flux loads: the Flux "
@@ -225,6 +225,9 @@ class OverrideSpy:
     def __init__(self):
         self.keys = []
 
+    def __deepcopy__(self, memo):  # ComfyUI 0.3.75's clone deep-copies model_options: stay one spy
+        return self
+
     def __call__(self, func, q, k, v, *args, **kwargs):
         if q.shape[-2] == k.shape[-2]:
             self.keys.append(k)
@@ -257,6 +260,7 @@ def test_an_earlier_attention_override_is_chained(models, kind):
     again = patched(patched(model, strength=0.5))
     chained = again.model_options["transformer_options"]["optimized_attention_override"]
     assert chained.previous is spy and chained.patch is find_cross_frame(again.model_options)
+    assert chained.patch.strength == 1.0
 
 
 def test_another_attn1_patch_on_flux_still_runs(models):
@@ -304,7 +308,11 @@ def test_a_patch_that_never_runs_stops_the_run(models):
     import comfy.ldm.modules.attention as attention
 
     model = patched(models("sd3"))
-    model.set_model_optimized_attention(attention.optimized_attention)
+    if hasattr(model, "set_model_optimized_attention"):  # ComfyUI 0.33
+        model.set_model_optimized_attention(attention.optimized_attention)
+    else:  # 0.3.75 has no setter: what a node that sets the slot does
+        model.model_options["transformer_options"]["optimized_attention_override"] = \
+            lambda func, *args, **kwargs: func(*args, **kwargs)
     with pytest.raises(RuntimeError, match="never reached it.*Cross-Frame Attention last"):
         sample(model, "sd3", noise())
 
