@@ -344,3 +344,43 @@ def test_unet_models_keep_the_attn1_route(tiny):
     options = model.model_options["transformer_options"]
     assert "optimized_attention_override" not in options
     assert not options.get("wrappers", {}).get("apply_model", {}).get("t2v-zero.cross-frame-reached")
+
+
+@pytest.mark.parametrize("kind", ["flux-dev", "flux-schnell"])
+def test_flux_parity_with_diffusers_frame_zero_processor(models, kind):
+    """An independent implementation: diffusers' FluxTransformer2DModel on the same weights with a processor that
+    gives every frame frame 0's keys and values. ComfyUI's Flux with our patch predicts the same velocity for every
+    frame (plain ComfyUI Flux equals plain diffusers too, so the comparison is about the attention)."""
+    pytest.importorskip("diffusers")
+    from tiny_dit import FrameZeroFluxProcessor, diffusers_flux, flux_ids, pack, unpack
+
+    model = models(kind)
+    reference = diffusers_flux(model)
+    x = noise()
+    context = conditioning(kind, 1)[0]
+    text, pooled = context[0].expand(FRAMES, -1, -1), context[1]["pooled_output"].expand(FRAMES, -1)
+    guidance = torch.full((FRAMES,), 3.5) if kind == "flux-dev" else None
+    t = torch.full((FRAMES,), 0.7)
+    img_ids, txt_ids = flux_ids(8, 8, text.shape[1])
+
+    def ours(patches):
+        options = {"patches": {"attn1_patch": patches}, "cond_or_uncond": [0]}
+        extra = {"guidance": guidance} if guidance is not None else {}
+        with torch.no_grad():
+            return model.model.diffusion_model(x, t, context=text, y=pooled, transformer_options=options, **extra)
+
+    def theirs(processor=None):
+        if processor is not None:
+            reference.set_attn_processor(processor)
+        with torch.no_grad():
+            out = reference(hidden_states=pack(x), encoder_hidden_states=text, pooled_projections=pooled, timestep=t,
+                            img_ids=img_ids, txt_ids=txt_ids, guidance=guidance, return_dict=False)[0]
+        return unpack(out, 16, 8, 8)
+
+    plain = theirs()
+    assert rel(ours([]), plain) < 1e-5
+    expected = theirs(FrameZeroFluxProcessor())
+    got = ours([CrossFrameAttention()])
+    assert rel(got, expected) < 1e-5
+    assert rel(got[1], plain[1]) > 1e-2
+    print(f"{kind}: plain {rel(ours([]), plain):.1e}, cross-frame {rel(got, expected):.1e} (relative max error)")

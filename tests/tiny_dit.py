@@ -102,3 +102,92 @@ def conditioning(kind: str, seed: int, tokens: int = 8, guidance: float = 3.5):
         return [[torch.randn((1, tokens, CONTEXT_DIM), generator=generator), extra]]
     return [[torch.randn((1, tokens, SD3_CONTEXT_DIM), generator=generator),
              {"pooled_output": torch.randn((1, SD3_POOLED_DIM), generator=generator)}]]
+
+
+# --- an independent implementation: diffusers' FluxTransformer2DModel on the same weights ------------------------
+
+def diffusers_flux(patcher):
+    """diffusers' FluxTransformer2DModel carrying exactly the weights of a tiny ComfyUI Flux (keys mapped with
+    ComfyUI's own comfy.utils.flux_to_diffusers: diffusers name -> ComfyUI name, slice, transform)."""
+    import comfy.utils  # noqa: PLC0415
+    from diffusers import FluxTransformer2DModel  # noqa: PLC0415
+
+    cfg = patcher.model.model_config.unet_config
+    source = patcher.model.diffusion_model.state_dict()
+    mapping = comfy.utils.flux_to_diffusers({"depth": cfg["depth"], "depth_single_blocks": cfg["depth_single_blocks"],
+                                             "hidden_size": cfg["hidden_size"]}, output_prefix="")
+    model = FluxTransformer2DModel(
+        patch_size=1, in_channels=cfg["in_channels"] * 4, num_layers=cfg["depth"],
+        num_single_layers=cfg["depth_single_blocks"], attention_head_dim=cfg["hidden_size"] // cfg["num_heads"],
+        num_attention_heads=cfg["num_heads"], joint_attention_dim=cfg["context_in_dim"],
+        pooled_projection_dim=cfg["vec_in_dim"], guidance_embeds=cfg["guidance_embed"],
+        axes_dims_rope=tuple(cfg["axes_dim"]))
+    wanted = set(model.state_dict())  # the map also names other variants' keys (Flux 2's fused projections)
+    state = {}
+    for name, target in mapping.items():
+        if name not in wanted:
+            continue
+        key, offset, transform = (target, None, None) if isinstance(target, str) else \
+            (target[0], target[1], target[2] if len(target) > 2 else None)
+        if key not in source:
+            continue
+        weight = source[key]
+        if offset is not None:
+            weight = weight.narrow(offset[0], offset[1], offset[2])
+        state[name] = transform(weight) if transform is not None else weight  # swap_scale_shift is its own inverse
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+class FrameZeroFluxProcessor:
+    """A diffusers Flux attention processor doing Text2Video-Zero's cross-frame attention the diffusers way: the
+    joint (text + image) keys and values of every frame are replaced by frame 0's (one conditioning chunk per batch),
+    then RoPE and scaled dot-product attention."""
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        import torch.nn.functional as F  # noqa: PLC0415
+        from diffusers.models.embeddings import apply_rotary_emb  # noqa: PLC0415
+
+        def split_heads(x):
+            return x.unflatten(-1, (-1, attn.head_dim))
+
+        q = attn.norm_q(split_heads(attn.to_q(hidden_states)))
+        k = attn.norm_k(split_heads(attn.to_k(hidden_states)))
+        v = split_heads(attn.to_v(hidden_states))
+        text = 0
+        if encoder_hidden_states is not None:
+            text = encoder_hidden_states.shape[1]
+            q = torch.cat([attn.norm_added_q(split_heads(attn.add_q_proj(encoder_hidden_states))), q], dim=1)
+            k = torch.cat([attn.norm_added_k(split_heads(attn.add_k_proj(encoder_hidden_states))), k], dim=1)
+            v = torch.cat([split_heads(attn.add_v_proj(encoder_hidden_states)), v], dim=1)
+        k, v = k[:1].expand_as(k), v[:1].expand_as(v)  # frame 0's keys and values for every frame
+        if image_rotary_emb is not None:
+            q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
+            k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        out = out.transpose(1, 2).flatten(2, 3).to(q.dtype)
+        if encoder_hidden_states is None:
+            return out
+        text_out, image_out = out[:, :text], out[:, text:]
+        return attn.to_out[1](attn.to_out[0](image_out.contiguous())), attn.to_add_out(text_out.contiguous())
+
+
+def flux_ids(height: int, width: int, tokens: int):
+    """(img_ids, txt_ids) as diffusers' Flux pipeline builds them for a latent of height x width (2x2 patches)."""
+    h, w = height // 2, width // 2
+    img_ids = torch.zeros(h, w, 3)
+    img_ids[..., 1] = torch.arange(h)[:, None]
+    img_ids[..., 2] = torch.arange(w)[None, :]
+    return img_ids.reshape(h * w, 3), torch.zeros(tokens, 3)
+
+
+def pack(x):
+    """(B, C, H, W) -> (B, H/2 * W/2, C * 4): the Flux pipeline's token layout (channel, then the 2x2 patch)."""
+    b, c, h, w = x.shape
+    return x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // 2) * (w // 2), c * 4)
+
+
+def unpack(tokens, channels: int, height: int, width: int):
+    b = tokens.shape[0]
+    x = tokens.view(b, height // 2, width // 2, channels, 2, 2).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(b, channels, height, width)
