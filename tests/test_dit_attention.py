@@ -384,3 +384,39 @@ def test_flux_parity_with_diffusers_frame_zero_processor(models, kind):
     assert rel(got, expected) < 1e-5
     assert rel(got[1], plain[1]) > 1e-2
     print(f"{kind}: plain {rel(ours([]), plain):.1e}, cross-frame {rel(got, expected):.1e} (relative max error)")
+
+
+@pytest.mark.parametrize("kind", ["sd3", "sd35-medium"])
+def test_sd3_parity_with_diffusers_frame_zero_processor(models, kind):
+    """The same on SD3: diffusers' SD3Transformer2DModel (MMDiT-X's dual attention too) with a frame-0 K/V processor
+    equals ComfyUI's MMDiT with our chained attention override."""
+    pytest.importorskip("diffusers")
+    from tiny_dit import FrameZeroJointProcessor, diffusers_sd3
+
+    model = models(kind)
+    reference = diffusers_sd3(model)
+    x = noise()
+    context = conditioning(kind, 1)[0]
+    text, pooled = context[0].expand(FRAMES, -1, -1), context[1]["pooled_output"].expand(FRAMES, -1)
+    t = torch.full((FRAMES,), 700.0)
+    cross = patched(model)
+
+    def ours(m):
+        options = {**m.model_options["transformer_options"], "cond_or_uncond": [0]}
+        with torch.no_grad():
+            return model.model.diffusion_model(x, t, context=text, y=pooled, transformer_options=options)
+
+    def theirs(processor=None):
+        if processor is not None:
+            reference.set_attn_processor(processor)
+        with torch.no_grad():
+            return reference(hidden_states=x, encoder_hidden_states=text, pooled_projections=pooled, timestep=t,
+                             return_dict=False)[0]
+
+    plain = theirs()
+    expected = theirs(FrameZeroJointProcessor())
+    got = ours(cross)
+    print(f"{kind}: plain {rel(ours(model), plain):.1e}, cross-frame {rel(got, expected):.1e} (relative max error)")
+    assert rel(ours(model), plain) < 1e-5
+    assert rel(got, expected) < 1e-5
+    assert rel(got[1], plain[1]) > 1e-2

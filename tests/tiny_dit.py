@@ -191,3 +191,68 @@ def unpack(tokens, channels: int, height: int, width: int):
     b = tokens.shape[0]
     x = tokens.view(b, height // 2, width // 2, channels, 2, 2).permute(0, 3, 1, 4, 2, 5)
     return x.reshape(b, channels, height, width)
+
+
+def diffusers_sd3(patcher):
+    """diffusers' SD3Transformer2DModel carrying exactly the weights of a tiny ComfyUI SD3 / MMDiT-X (keys mapped
+    with ComfyUI's own comfy.utils.mmdit_to_diffusers)."""
+    import comfy.utils  # noqa: PLC0415
+    from diffusers import SD3Transformer2DModel  # noqa: PLC0415
+
+    cfg = patcher.model.model_config.unet_config
+    source = patcher.model.diffusion_model.state_dict()
+    depth = cfg["depth"]
+    context = cfg["context_embedder_config"]["params"]
+    model = SD3Transformer2DModel(
+        sample_size=8, patch_size=cfg["patch_size"], in_channels=cfg["in_channels"], num_layers=depth,
+        attention_head_dim=64, num_attention_heads=depth, joint_attention_dim=context["in_features"],
+        caption_projection_dim=context["out_features"], pooled_projection_dim=cfg["adm_in_channels"],
+        out_channels=cfg["out_channels"], pos_embed_max_size=cfg["pos_embed_max_size"],
+        dual_attention_layers=tuple(cfg["x_block_self_attn_layers"]),
+        qk_norm="rms_norm" if cfg.get("qk_norm") == "rms" else None)
+    mapping = comfy.utils.mmdit_to_diffusers({"depth": depth, "num_blocks": depth}, output_prefix="")
+    wanted = set(model.state_dict())
+    state = {}
+    for name, target in mapping.items():
+        if name not in wanted:
+            continue
+        key, offset, transform = (target, None, None) if isinstance(target, str) else \
+            (target[0], target[1], target[2] if len(target) > 2 else None)
+        if key not in source:
+            continue
+        weight = source[key]
+        if offset is not None:
+            weight = weight.narrow(offset[0], offset[1], offset[2])
+        state[name] = transform(weight) if transform is not None else weight
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+class FrameZeroJointProcessor:
+    """A diffusers SD3 attention processor doing Text2Video-Zero's cross-frame attention: the joint keys and values
+    (image + text tokens; image only in MMDiT-X's second attention) of every frame are frame 0's."""
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, **kwargs):
+        import torch.nn.functional as F  # noqa: PLC0415
+
+        def split_heads(x):
+            return x.view(x.shape[0], -1, attn.heads, x.shape[-1] // attn.heads).transpose(1, 2)
+
+        def normed(norm, x):
+            return x if norm is None else norm(x)
+
+        image = hidden_states.shape[1]
+        q = normed(attn.norm_q, split_heads(attn.to_q(hidden_states)))
+        k = normed(attn.norm_k, split_heads(attn.to_k(hidden_states)))
+        v = split_heads(attn.to_v(hidden_states))
+        if encoder_hidden_states is not None:
+            q = torch.cat([q, normed(attn.norm_added_q, split_heads(attn.add_q_proj(encoder_hidden_states)))], dim=2)
+            k = torch.cat([k, normed(attn.norm_added_k, split_heads(attn.add_k_proj(encoder_hidden_states)))], dim=2)
+            v = torch.cat([v, split_heads(attn.add_v_proj(encoder_hidden_states))], dim=2)
+        k, v = k[:1].expand_as(k), v[:1].expand_as(v)  # frame 0's keys and values for every frame
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2).to(q.dtype)
+        image_out = attn.to_out[1](attn.to_out[0](out[:, :image]))
+        if encoder_hidden_states is None:
+            return image_out
+        text_out = out[:, image:]
+        return image_out, text_out if attn.context_pre_only else attn.to_add_out(text_out)
