@@ -3,9 +3,14 @@
 1. x_T for frame 0 (ComfyUI's noise from the seed) is denoised alone with the chosen sampler down to the joint start
    (x_T^1) and on to the warp step (x_T'^1);
 2. x_T'^1 is moved by the motion field for frames 1..F-1 (motion/field.py);
-3. those latents are re-noised back to the joint start (motion/renoise.py);
+3. those latents are re-noised back to the joint start (motion/renoise.py: the reference's DDPM step on discrete
+   eps/v models, the model's own forward process on flow and continuous EDM/v models);
 4. all frames are denoised together from there with cross-frame attention, frame 0 continuing from x_T^1.
 Every phase runs ComfyUI's own sampler on a slice of one sigma schedule, so any sampler/scheduler/step count works.
+Where the phases sit: motion/schedule.py (step fractions on discrete models, the reference's signal-to-noise ratio
+on the others). Flow models start at sigma 1, where the noised latent is the noise alone: their starts are handed to
+ComfyUI as (clean latent, noise), exactly as KSampler's, and their joint pass starts at the second step at the
+earliest (motion/schedule.py phases_by_noise_level).
 """
 from __future__ import annotations
 

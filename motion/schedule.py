@@ -8,6 +8,7 @@ number of steps, so any schedule works and 50 steps reproduce the reference exac
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 REFERENCE_STEPS = 50
@@ -99,8 +100,6 @@ def reference_noise_level(t: int) -> float:
 
 def nearest_step(levels: list[float], target: float, first: int, last: int) -> int:
     """The index in [first, last] whose noise level is nearest ``target`` in log (ties: the earlier step)."""
-    import math  # noqa: PLC0415
-
     def distance(i):
         lam = levels[i]
         return abs(math.log(lam) - math.log(target)) if 0 < lam < math.inf else math.inf
@@ -111,8 +110,6 @@ def nearest_step(levels: list[float], target: float, first: int, last: int) -> i
 def phases_by_noise_level(levels: list[float], t0: int, t1: int) -> Phases:
     """Phases for a flow / continuous model: ``levels`` = the model's noise level (lam / sigma_data) at each of the
     schedule's sigmas (steps + 1 of them, the last 0). See the comment above for the rule."""
-    import math  # noqa: PLC0415
-
     validate_t0_t1(t0, t1)
     steps = len(levels) - 1
     first = 0 if math.isfinite(levels[0]) else 1  # the step the re-noise can reach: below pure noise
