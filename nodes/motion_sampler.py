@@ -25,9 +25,10 @@ class MotionLatentSampler(io.ComfyNode):
                 "With sampler ddim + scheduler ddim_uniform at 50 steps it reproduces the reference exactly. "
                 "Connect first_frame (a VAE-encoded image) for image-to-video."),
             inputs=[
-                io.Model.Input("model", tooltip="The text-to-image model (SD1.x, SD2.x, SDXL or a fine-tune). Cross-frame "
-                               "attention is added for you unless the model already went through "
-                               "CrossFrameAttentionPatch."),
+                io.Model.Input("model", tooltip="The text-to-image model: SD1.x, SD2.x, SDXL or a fine-tune (few-step "
+                               "ones too: Lightning, Hyper, LCM), a flow model (SD3, Flux, AuraFlow) or a continuous "
+                               "EDM / v model (Playground 2.5, CosXL). Cross-frame attention is added for you unless "
+                               "the model already went through CrossFrameAttentionPatch."),
                 io.Conditioning.Input("positive", tooltip="What the video shows (CLIPTextEncode)."),
                 io.Conditioning.Input("negative", tooltip="What to avoid (CLIPTextEncode; may be empty text)."),
                 io.Latent.Input("latent_image", tooltip="The frames to fill: EmptyLatentImage with width, height and "
@@ -35,7 +36,9 @@ class MotionLatentSampler(io.ComfyNode):
                 io.Int.Input("seed", default=0, min=0, max=0xffffffffffffffff, control_after_generate=True,
                              tooltip="Seed of frame 0's starting noise and of the re-noising draws."),
                 io.Int.Input("steps", default=50, min=1, max=10000,
-                             tooltip="Denoising steps. Any count works (t0/t1 scale with it); the reference uses 50."),
+                             tooltip="Denoising steps. Any count works (t0/t1 follow it); the reference uses 50. "
+                                     "Motion mode on a flow model (SD3, Flux) needs at least 3: its first step is "
+                                     "pure noise."),
                 io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01,
                                tooltip="Classifier-free guidance scale (reference: 7.5). 1 disables the negative."),
                 io.Combo.Input("sampler_name", options=comfy.samplers.SAMPLER_NAMES, default="ddim",
@@ -52,10 +55,13 @@ class MotionLatentSampler(io.ComfyNode):
                 io.Int.Input("t0", default=44, min=0, max=T_MAX_INDEX - 1,
                              tooltip="The step whose frame-0 latent is warped (the paper's T'), counted as in the "
                                      "reference: steps from the end of a 50-step schedule (44 = 5 steps in). Must be "
-                                     "smaller than t1. Lower = more of frame 0's layout is fixed before warping."),
+                                     "smaller than t1. Lower = more of frame 0's layout is fixed before warping. "
+                                     "On flow and EDM models (SD3, Flux, Playground) t0/t1 stand for the reference's "
+                                     "signal-to-noise ratio at those steps: the nearest step of your schedule."),
                 io.Int.Input("t1", default=47, min=1, max=T_MAX_INDEX,
                              tooltip="The step at which all frames start denoising together (the paper's T), same "
-                                     "units (47 = 2 steps in). Must be larger than t0; at most 49."),
+                                     "units (47 = 2 steps in). Must be larger than t0; at most 49. On a flow model the "
+                                     "joint pass starts at the second step at the earliest."),
                 io.Int.Input("frames_per_chunk", default=0, min=0, max=4096,
                              tooltip="0 = all frames in one UNet call. N > 0 = N frames at a time: peak memory follows "
                                      "N, not the video length, and results are the same. Use for long videos."),
