@@ -117,34 +117,51 @@ class CrossFrameAttention:
         dict holds what changes (``k``, ``v``). Only the DiT call passes ``pe``, so its presence tells them apart.
         """
         if pe is not _UNET:
-            return self.dit_attn1(n, context, value, extra_options)
+            return self.dit_attn1(n, context, value, pe, attn_mask, extra_options)
         layer = (extra_options.get("block"), extra_options.get("block_index"), extra_options.get("transformer_index"))
         swapped = self.cross_frame_states(context, value, extra_options, layer)
         if swapped is None:
             return n, context, value
         return n, swapped[0], swapped[1]
 
-    def dit_attn1(self, q, k, v, extra_options) -> dict:
+    def dit_attn1(self, q, k, v, pe, attn_mask, extra_options) -> dict:
         """The DiT attn1 patch: every frame's joint keys and values (text and image tokens) become its chunk's anchor
         frame's. All frames share token positions (Flux img_ids/txt_ids), so swapping before RoPE equals swapping
-        after it, and the returned ``pe`` is left alone."""
+        after it, and ``pe`` is left alone.
+
+        first+previous doubles the keys, which the block's own RoPE (one position per query) cannot rotate: the patch
+        rotates queries and keys itself (Flux's RoPE, comfy.ldm.flux.math) and hands back ``pe=None``, so the block
+        rotates nothing again. Flux and Chroma accept that; Qwen-Image rotates after the patch whatever it returns,
+        so with_cross_frame refuses first+previous there."""
         self.reached += 1
-        if self.anchor != ANCHOR_FIRST:
-            raise ValueError(f"cross-frame attention: anchor {self.anchor!r} is not supported on DiT models (Flux, "
-                             f"SD3...). Fix: set the Cross-Frame Attention node's anchor input to 'first'.")
         layer = ("dit", extra_options.get("block_type"), extra_options.get("block_index"))
+        if self.anchor == ANCHOR_FIRST:
+            swapped = self.cross_frame_states(k, v, extra_options, layer)
+            return {} if swapped is None else {"k": swapped[0], "v": swapped[1]}
+        if attn_mask is not None:
+            raise ValueError("cross-frame attention: anchor 'first+previous' cannot extend this model's attention "
+                             "mask to the doubled keys. Fix: set the Cross-Frame Attention node's anchor input to "
+                             "'first'.")
+        if pe is not None:  # the very call the block would make (comfy.ldm.flux.math.attention)
+            from comfy.ldm.flux.math import apply_rope  # noqa: PLC0415 -- the host's own RoPE
+
+            q, k = apply_rope(q, k, pe)
         swapped = self.cross_frame_states(k, v, extra_options, layer)
         if swapped is None:
-            return {}
-        return {"k": swapped[0], "v": swapped[1]}
+            return {"q": q, "k": k, "pe": None}
+        return {"q": q, "k": swapped[0], "v": swapped[1], "pe": None}
 
-    def cross_frame_states(self, context, value, extra_options, layer):
+    def cross_frame_states(self, context, value, extra_options, layer, tokens_dim: int = -2,
+                           value_tokens_dim: int | None = None):
         """(new context, new value) for one attention call, or None when this call is left alone (strength 0,
         outside the sigma range, a lone frame).
 
         ``context``/``value`` are the rows keys and values come from (the UNet's hidden states before the
-        projections, or a DiT's keys and values themselves), batch first, tokens in dim -2. ``layer`` names the
-        attention layer for the anchor cache (calls that lack frame 0 read it from the layer's earlier call).
+        projections, or a DiT's keys and values themselves), batch first, tokens in dim ``tokens_dim`` (negative:
+        counted from the end; ``value_tokens_dim`` for ``value`` when its layout differs: MMDiT hands keys as
+        (batch, tokens, channels) and values as (batch, tokens, heads, head_dim)), along which first+previous
+        concatenates. ``layer`` names the attention layer for the anchor cache (calls that lack frame 0 read it from
+        the layer's earlier call).
         """
         limited = self.sigma_start != math.inf or self.sigma_end > 0.0
         sigmas = extra_options.get("sigmas")
@@ -178,16 +195,17 @@ class CrossFrameAttention:
                 for c, key in enumerate(keys):
                     self.cache.put(key, ids[last], (ctx[c, last], val[c, last]), tail=True)
 
-        new_ctx = self._mix(ctx, [s[0] for s in sources])
-        new_val = new_ctx if shared else self._mix(val, [s[1] for s in sources])
+        new_ctx = self._mix(ctx, [s[0] for s in sources], tokens_dim)
+        new_val = new_ctx if shared else self._mix(val, [s[1] for s in sources],
+                                                   tokens_dim if value_tokens_dim is None else value_tokens_dim)
         return new_ctx, new_val
 
-    def _mix(self, own: torch.Tensor, sources: list[torch.Tensor]) -> torch.Tensor:
+    def _mix(self, own: torch.Tensor, sources: list[torch.Tensor], tokens_dim: int = -2) -> torch.Tensor:
         """Each frame's new rows, (chunks * frames, tokens * len(sources), channels): the sources' rows (blended
         with the frame's own below strength 1), concatenated along the tokens."""
         parts = [source.expand_as(own) if self.strength == 1.0 else torch.lerp(own, source.expand_as(own), self.strength)
                  for source in sources]
-        mixed = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)
+        mixed = parts[0] if len(parts) == 1 else torch.cat(parts, dim=tokens_dim)
         # materialised here, once (as a copy: never a stride-0 view aliasing the caller's hidden states)
         return mixed.reshape(-1, *mixed.shape[2:]).contiguous()
 
@@ -256,17 +274,18 @@ def with_cross_frame(model, patch: CrossFrameAttention, route: str | None = None
 
     The hook depends on the model's family (attention/dit.py): UNets get the attn1 patch as always; Flux-style DiTs
     get it too (it answers their signature); SD3/SD3.5 get the attention override, chained to any override already
-    there. Any other family raises UnsupportedModelError here, before sampling, as does anchor first+previous on a DiT.
+    there. Any other family raises UnsupportedModelError here, before sampling, as does anchor first+previous on
+    Qwen-Image.
     ``route`` forces a DiT's hook (tests: the override route a Flux takes on hosts without DiT attn1 patches).
     """
-    from .dit import ROUTE_UNET, attention_route, install, model_family  # noqa: PLC0415
+    from .dit import ROUTE_UNET, attention_route, install, model_family, sparse_causal_refusal  # noqa: PLC0415
 
     natural = attention_route(model)
     route = natural if route is None or natural == ROUTE_UNET else route
-    if route != ROUTE_UNET and patch.anchor != ANCHOR_FIRST:
-        raise ValueError(f"Cross-Frame Attention: anchor {patch.anchor!r} is not supported on {model_family(model)} "
-                         f"(a diffusion transformer): the sparse-causal keys would need positions of their own. Fix: "
-                         f"set the anchor input to 'first'.")
+    refusal = sparse_causal_refusal(model, route) if patch.anchor != ANCHOR_FIRST else None
+    if refusal:
+        raise ValueError(f"Cross-Frame Attention: anchor {patch.anchor!r} is not supported on {model_family(model)}: "
+                         f"{refusal}. Fix: set the anchor input to 'first'.")
     model = model.clone()
     patches = model.model_options.setdefault("transformer_options", {}).setdefault("patches", {})
     patches["attn1_patch"] = [p for p in patches.get("attn1_patch", []) if not isinstance(p, CrossFrameAttention)]

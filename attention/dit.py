@@ -14,6 +14,10 @@ ComfyUI offers three ways into a model's self-attention, one per architecture fa
 Every other family is refused when the patch is applied (UnsupportedModelError), so that a model the pack cannot
 reach fails before sampling instead of sampling plain frames or crashing on its first step.
 
+Anchor first+previous doubles the keys: the override sees them after RoPE (SD3 has none), so that is all it takes;
+on the attn1 route the patch rotates queries and keys itself and hands back ``pe=None`` (Flux, Chroma). Qwen-Image
+rotates after the patch whatever it returns, so first+previous is refused there (sparse_causal_refusal).
+
 On the DiT routes a guard (ReachGuard, an APPLY_MODEL wrapper) also checks that the first model call of each sampling
 run did reach the patch: a later node that empties the override slot (ComfyUI's set_model_optimized_attention does
 not chain) or bypasses the blocks would otherwise make cross-frame attention silently do nothing.
@@ -108,12 +112,27 @@ def attention_route(model) -> str:
         f"Motion Latent Sampler, which applies it) from this model's path.")
 
 
+def sparse_causal_refusal(model, route: str) -> str | None:
+    """Why anchor first+previous (keys of frame 0 and of the previous frame, concatenated) cannot run on ``model``
+    through ``route``, None when it can. The override sees keys after RoPE (SD3 has none), so longer keys are fine;
+    the attn1 route rotates them itself, which Qwen-Image's blocks undo by rotating after the patch."""
+    if route != ROUTE_DIT_ATTN1:
+        return None
+    network = getattr(getattr(model, "model", None), "diffusion_model", None)
+    if isinstance(network, _classes("comfy.ldm.qwen_image.model:QwenImageTransformer2DModel")):
+        return ("Qwen-Image applies RoPE to the keys after every attention patch, one position per query, so the "
+                "previous frame's keys cannot be added")
+    return None
+
+
 class CrossFrameOverride:
     """``optimized_attention_override`` for MMDiT (SD3, SD3.5): each self-attention call's keys and values become
-    their chunk's anchor frame's (CrossFrameAttention.cross_frame_states), then the call goes on to the override that
-    was in the slot before (``previous``), else to ComfyUI's own kernel (``func``).
+    their chunk's anchor frame's (CrossFrameAttention.cross_frame_states; first+previous: the anchor's and the
+    previous frame's, concatenated: twice the keys), then the call goes on to the override that was in the slot
+    before (``previous``), else to ComfyUI's own kernel (``func``).
 
     A call whose keys have another token count or batch than its queries is cross-attention and passes untouched.
+    Tokens sit in dim 2 when the call says skip_reshape (Flux on older hosts), else in dim 1.
     """
 
     def __init__(self, patch, previous=None):
@@ -122,14 +141,16 @@ class CrossFrameOverride:
 
     def __call__(self, func, q, k, v, *args, **kwargs):
         options = kwargs.get("transformer_options")
-        if options is not None and q.shape[0] == k.shape[0] and q.shape[-2] == k.shape[-2]:
+        # layouts: (batch, heads, tokens, head_dim) with skip_reshape, else (batch, tokens, channels) or
+        # (batch, tokens, heads, head_dim): MMDiT hands its queries and keys in the first, its values in the second
+        tokens = 2 if kwargs.get("skip_reshape") else 1
+        if (options is not None and tokens < min(q.ndim, k.ndim, v.ndim) and q.shape[0] == k.shape[0]
+                and q.shape[tokens] == k.shape[tokens]):
             self.patch.reached += 1
-            if self.patch.anchor != "first":
-                raise ValueError(f"cross-frame attention: anchor {self.patch.anchor!r} is not supported on DiT "
-                                 f"models (SD3...). Fix: set the Cross-Frame Attention node's anchor input to 'first'.")
             index = options.get(LAYER_COUNTER_KEY, 0)
             options[LAYER_COUNTER_KEY] = index + 1
-            swapped = self.patch.cross_frame_states(k, v, options, ("attention", index))
+            swapped = self.patch.cross_frame_states(k, v, options, ("attention", index), tokens_dim=tokens - k.ndim,
+                                                    value_tokens_dim=tokens - v.ndim)
             if swapped is not None:
                 k, v = swapped
         if self.previous is not None:

@@ -139,10 +139,23 @@ def diffusers_flux(patcher):
     return model.eval()
 
 
+def frame_zero_kv(k, v, previous: bool, tokens_dim: int):
+    """Keys and values of frame 0 for every frame (one conditioning chunk), or with ``previous`` those of frame 0
+    and of the frame before, concatenated along the tokens (frame 0's predecessor is itself)."""
+    first_k, first_v = k[:1].expand_as(k), v[:1].expand_as(v)
+    if not previous:
+        return first_k, first_v
+    before = [max(f - 1, 0) for f in range(k.shape[0])]
+    return torch.cat([first_k, k[before]], dim=tokens_dim), torch.cat([first_v, v[before]], dim=tokens_dim)
+
+
 class FrameZeroFluxProcessor:
-    """A diffusers Flux attention processor doing Text2Video-Zero's cross-frame attention the diffusers way: the
-    joint (text + image) keys and values of every frame are replaced by frame 0's (one conditioning chunk per batch),
-    then RoPE and scaled dot-product attention."""
+    """A diffusers Flux attention processor doing Text2Video-Zero's cross-frame attention the diffusers way: RoPE,
+    then the joint (text + image) keys and values of every frame are replaced by frame 0's (one conditioning chunk
+    per batch; ``previous``: frame 0's and the previous frame's), then scaled dot-product attention."""
+
+    def __init__(self, previous: bool = False):
+        self.previous = previous
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         import torch.nn.functional as F  # noqa: PLC0415
@@ -160,10 +173,10 @@ class FrameZeroFluxProcessor:
             q = torch.cat([attn.norm_added_q(split_heads(attn.add_q_proj(encoder_hidden_states))), q], dim=1)
             k = torch.cat([attn.norm_added_k(split_heads(attn.add_k_proj(encoder_hidden_states))), k], dim=1)
             v = torch.cat([split_heads(attn.add_v_proj(encoder_hidden_states)), v], dim=1)
-        k, v = k[:1].expand_as(k), v[:1].expand_as(v)  # frame 0's keys and values for every frame
         if image_rotary_emb is not None:
             q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
             k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
+        k, v = frame_zero_kv(k, v, self.previous, tokens_dim=1)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         out = out.transpose(1, 2).flatten(2, 3).to(q.dtype)
         if encoder_hidden_states is None:
@@ -230,7 +243,11 @@ def diffusers_sd3(patcher):
 
 class FrameZeroJointProcessor:
     """A diffusers SD3 attention processor doing Text2Video-Zero's cross-frame attention: the joint keys and values
-    (image + text tokens; image only in MMDiT-X's second attention) of every frame are frame 0's."""
+    (image + text tokens; image only in MMDiT-X's second attention) of every frame are frame 0's (``previous``: frame
+    0's and the previous frame's)."""
+
+    def __init__(self, previous: bool = False):
+        self.previous = previous
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, **kwargs):
         import torch.nn.functional as F  # noqa: PLC0415
@@ -249,7 +266,7 @@ class FrameZeroJointProcessor:
             q = torch.cat([q, normed(attn.norm_added_q, split_heads(attn.add_q_proj(encoder_hidden_states)))], dim=2)
             k = torch.cat([k, normed(attn.norm_added_k, split_heads(attn.add_k_proj(encoder_hidden_states)))], dim=2)
             v = torch.cat([v, split_heads(attn.add_v_proj(encoder_hidden_states))], dim=2)
-        k, v = k[:1].expand_as(k), v[:1].expand_as(v)  # frame 0's keys and values for every frame
+        k, v = frame_zero_kv(k, v, self.previous, tokens_dim=2)
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2).to(q.dtype)
         image_out = attn.to_out[1](attn.to_out[0](out[:, :image]))
         if encoder_hidden_states is None:
