@@ -451,3 +451,35 @@ def test_sd3_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
     assert rel(ours(model), plain) < 1e-5
     assert rel(got, expected) < 1e-5
     assert rel(got[1], plain[1]) > 1e-2
+
+
+def test_override_leaves_cross_attention_and_other_layouts_alone():
+    """The override's own call logic with stand-in tensors: cross-attention (other token count) passes untouched to
+    the chained override; self-attention in each layout gets frame 0's keys and values; the layer count advances
+    per self-attention call of a model call."""
+    from t2vz.attention import CrossFrameOverride
+
+    calls = []
+
+    def previous(func, q, k, v, *args, **kwargs):
+        calls.append((k, v))
+        return func(q, k, v, *args, **kwargs)
+
+    def kernel(q, k, v, *args, **kwargs):
+        return q
+
+    override = CrossFrameOverride(CrossFrameAttention(), previous)
+    options = {"cond_or_uncond": [1, 0]}
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(6, 5, 8, generator=g)
+    text = torch.randn(6, 7, 8, generator=g)
+    override(kernel, q, text, text, heads=2, transformer_options=options)
+    assert calls[-1][0] is text and "t2vz_attention_calls" not in options  # cross-attention: untouched
+    for layout, extra in (((6, 5, 8), {}), ((6, 2, 5, 4), {"skip_reshape": True})):
+        k, v = torch.randn(layout, generator=g), torch.randn(layout, generator=g)
+        override(kernel, torch.randn(layout, generator=g), k, v, heads=2, transformer_options=options, **extra)
+        new_k, new_v = calls[-1]
+        for chunk in range(2):
+            for f in range(3):
+                assert torch.equal(new_k[chunk * 3 + f], k[chunk * 3]) and torch.equal(new_v[chunk * 3 + f], v[chunk * 3])
+    assert options["t2vz_attention_calls"] == 2
