@@ -483,3 +483,51 @@ def test_override_leaves_cross_attention_and_other_layouts_alone():
             for f in range(3):
                 assert torch.equal(new_k[chunk * 3 + f], k[chunk * 3]) and torch.equal(new_v[chunk * 3 + f], v[chunk * 3])
     assert options["t2vz_attention_calls"] == 2
+
+
+def comfy_nodes():
+    """ComfyUI's nodes.py (``import nodes`` from the repository root finds this pack's nodes/ folder first)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import comfy.sd
+
+    path = Path(comfy.sd.__file__).resolve().parents[1] / "nodes.py"
+    loaded = sys.modules.get("nodes")
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == path:
+        return loaded
+    spec = importlib.util.spec_from_file_location("comfyui_nodes_for_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("kind", ["flux-dev", "sd3"])
+def test_unet_loader_node_patch_node_ksampler_node(kind):
+    """The graph users build, node by node in-process: Load Diffusion Model (UNETLoader) -> Cross-Frame Attention ->
+    KSampler (seeded per-frame noise). Before this, Flux failed mid-sampling (unexpected keyword 'pe') and SD3
+    gave plain sampling's frames bit for bit."""
+    needs(kind)
+    import folder_paths
+
+    from t2vz.nodes.attention_patch import CrossFrameAttentionPatch
+
+    nodes = comfy_nodes()
+
+    path = tiny_dit_file(kind)
+    folder_paths.add_model_folder_path("diffusion_models", str(path.parent))
+    model = nodes.UNETLoader().load_unet(path.name, "default")[0]
+    out = CrossFrameAttentionPatch.execute(model, "first", 1.0, 0.0, 1.0)
+    patched_model = out.result[0] if hasattr(out, "result") else out[0]
+    latent = {"samples": torch.zeros((FRAMES, 16, 8, 8))}
+
+    def ksampler(m):
+        return nodes.KSampler().sample(m, 7, STEPS, cfg_of(kind), "euler", "simple", conditioning(kind, 1),
+                                       conditioning(kind, 2), latent)[0]["samples"]
+
+    plain, cross = ksampler(model), ksampler(patched_model)
+    assert torch.isfinite(cross).all()
+    assert rel(cross[0], plain[0]) < 1e-6
+    for k in range(1, FRAMES):
+        assert rel(cross[k], plain[k]) > 1e-2
