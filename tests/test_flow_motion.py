@@ -38,7 +38,7 @@ def advanced():
         module = importlib.util.module_from_spec(spec)
         sys.modules["nodes"] = module
         spec.loader.exec_module(module)
-    import comfy_extras.nodes_model_advanced as nodes_model_advanced
+    from comfy_extras import nodes_model_advanced
 
     return nodes_model_advanced
 
@@ -216,12 +216,18 @@ def test_too_few_steps_on_flow_name_steps_and_the_fix(tiny, steps):
     assert "Fix: set steps to 3 or more" in str(err.value)
 
 
-def test_image_to_video_on_flow_holds_frame_zero(tiny):
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_image_to_video_on_flow(tiny, strength):
+    """first_frame on a flow model: held to the end at strength 1; at 0.5 released half-way (from the image noised
+    to that step, handed to ComfyUI as (image, noise))."""
     model = sd3(tiny)
     image = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(5))
-    out = video(model, frames=3, steps=6, first_frame=image)
+    out = video(model, frames=3, steps=6, first_frame=image, first_frame_strength=strength)
     assert torch.isfinite(out).all()
-    assert_close_rel(out[0], image[0])
+    if strength == 1.0:
+        assert_close_rel(out[0], image[0])
+    else:
+        assert (out[0] - image[0]).abs().max() > 1e-2 and (out[1] - out[0]).abs().max() > 1e-2
 
 
 def test_shared_noise_on_flow_is_plain_sampling_per_frame(model):
@@ -231,6 +237,17 @@ def test_shared_noise_on_flow_is_plain_sampling_per_frame(model):
     off = with_cross_frame(model, CrossFrameAttention(strength=0.0))
     out = video(off, frames=2, steps=6, noise_mode="shared")
     assert_close_rel(out[1], plain(model, 6)[0])
+
+
+@pytest.mark.parametrize("steps,sampler,scheduler", [(4, "euler", "sgm_uniform"), (8, "euler", "sgm_uniform"),
+                                                     (4, "lcm", "sgm_uniform")])
+def test_few_step_discrete_models(tiny, steps, sampler, scheduler):
+    """SDXL Lightning / Hyper (euler, sgm_uniform, 4-8 steps) and LCM schedules on a discrete model: the joint pass
+    starts at step 0 (sigma_max, finite there), frame 0 is plain sampling's image with euler, the frames move."""
+    out = video(tiny, frames=3, steps=steps, sampler=sampler, scheduler=scheduler)
+    assert torch.isfinite(out).all() and (out[1] - out[0]).abs().max() > 1e-2
+    if sampler == "euler":
+        assert_close_rel(out[0], plain(tiny, steps, sampler, scheduler)[0])
 
 
 # --- where t0 / t1 land ----------------------------------------------------------------------------------------------
