@@ -26,7 +26,7 @@ class MotionLatentSampler(io.ComfyNode):
                 "Connect first_frame (a VAE-encoded image) for image-to-video."),
             inputs=[
                 io.Model.Input("model", tooltip="The text-to-image model: SD1.x, SD2.x, SDXL or a fine-tune (few-step "
-                               "ones too: Lightning, Hyper, LCM), a flow model (SD3, Flux, AuraFlow) or a continuous "
+                               "ones too: Lightning, Hyper, LCM), a flow DiT (Flux, SD3 / SD3.5) or a continuous "
                                "EDM / v model (Playground 2.5, CosXL). Cross-frame attention is added for you unless "
                                "the model already went through CrossFrameAttentionPatch."),
                 io.Conditioning.Input("positive", tooltip="What the video shows (CLIPTextEncode)."),
