@@ -61,3 +61,16 @@ def test_parts_and_frame_chunks_equal_the_whole_video(models, kind):
     assert [video_part(7, i, 3).stop - video_part(7, i, 3).start for i in range(3)] == [3, 2, 2]
     assert_close_rel(parts, whole)
     assert_close_rel(video(model, kind, frames=7, chunk=3), whole)
+
+
+@pytest.mark.parametrize("kind", ["flux-schnell", "sd3"])
+def test_sizes_that_are_not_a_multiple_of_the_patch_work(models, kind):
+    """40x56 px (latent 5x7, odd against the DiTs' 2x2 patches): ComfyUI pads to the patch size and crops back, the
+    warp works on any latent size, and every frame has the same token count, so the video comes out at that size."""
+    from t2vz.nodes.motion_sampler import MotionLatentSampler
+
+    latent = {"samples": torch.zeros((3, 16, 5, 7))}
+    frames = MotionLatentSampler.execute(models(kind), conditioning(kind, 1), conditioning(kind, 2), latent, 7, 4,
+                                         cfg_of(kind), "euler", "simple", "motion", 24.0, 0.0, 1.0, 0.0, 44, 47,
+                                         0).args[0]["samples"]
+    assert frames.shape == (3, 16, 5, 7) and torch.isfinite(frames).all()

@@ -154,10 +154,10 @@ def test_renoise_adds_the_forward_processs_variance(model):
     assert float(total.var()) == pytest.approx(noise_level(ms, s1) ** 2, rel=0.01)
 
 
-def test_flow_has_no_finite_level_at_sigma_1_and_the_renoise_refuses_it(model):
-    ms = model.get_model_object("model_sampling")
-    if sampling_kind(ms) != KIND_FLOW:
-        pytest.skip("only flow models reach pure noise at sigma_max")
+@pytest.mark.parametrize("name", ["flux", "schnell", "sd3"])  # only flow models reach pure noise at sigma_max
+def test_flow_has_no_finite_level_at_sigma_1_and_the_renoise_refuses_it(tiny, name):
+    ms = MODELS[name](tiny).get_model_object("model_sampling")
+    assert sampling_kind(ms) == KIND_FLOW
     assert noise_level(ms, 1.0) == math.inf
     with pytest.raises(ValueError, match="pure noise"):
         forward_coefficient(ms, 0.5, 1.0)
