@@ -261,8 +261,12 @@ def _same_view(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def find_cross_frame(model_options: dict) -> CrossFrameAttention | None:
     """The CrossFrameAttention patch a model carries, if any."""
-    patches = model_options.get("transformer_options", {}).get("patches", {}).get("attn1_patch", [])
-    for p in patches:
+    return cross_frame_in(model_options.get("transformer_options", {}))
+
+
+def cross_frame_in(transformer_options: dict) -> CrossFrameAttention | None:
+    """The CrossFrameAttention patch among ``transformer_options``' attn1 patches (a model's, or one call's), if any."""
+    for p in transformer_options.get("patches", {}).get("attn1_patch", []):
         if isinstance(p, CrossFrameAttention):
             return p
     return None

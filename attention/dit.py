@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import weakref
 
+from .cross_frame import cross_frame_in
 from .host import module_calls_attn1_patch
 
 ROUTE_UNET = "unet"
@@ -177,7 +178,7 @@ class ReachGuard:
         options = options or {}
         run = options.get("sample_sigmas")
         checked = self._run() if self._run is not None else None
-        patch = _find_patch(options)
+        patch = cross_frame_in(options)
         if run is None or checked is run or patch is None:
             return executor(*args, **kwargs)
         before = patch.reached
@@ -194,17 +195,9 @@ class ReachGuard:
         return out
 
 
-def _find_patch(options: dict):
-    from .cross_frame import CrossFrameAttention  # noqa: PLC0415 -- cross_frame imports this module
-
-    for p in options.get("patches", {}).get("attn1_patch", []):
-        if isinstance(p, CrossFrameAttention):
-            return p
-    return None
-
-
 def install(model, patch, route: str):
-    """Add the route's hooks for ``patch`` to ``model`` (a clone the caller owns), replacing earlier ones."""
+    """Add a DiT route's hooks for ``patch`` to ``model`` (a clone the caller owns), replacing earlier ones (UNets
+    need none: the attn1 patch is all)."""
     import comfy.patcher_extension  # noqa: PLC0415
 
     options = model.model_options.setdefault("transformer_options", {})
@@ -219,7 +212,6 @@ def install(model, patch, route: str):
         else:
             options[OVERRIDE_KEY] = previous
     model.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, GUARD_KEY)
-    if route != ROUTE_UNET:
-        model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, GUARD_KEY,
-                                   ReachGuard(model_family(model), route))
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, GUARD_KEY,
+                               ReachGuard(model_family(model), route))
     return model

@@ -81,15 +81,21 @@ def _family_in_words(model_sampling) -> str:
     return "a model whose sampling adds noise in a way this node does not know"
 
 
+def _scaled(model_sampling, sigma: float, noise: float, latent: float) -> float:
+    """noise_scaling(sigma, noise, latent) on one float64 number."""
+    return float(model_sampling.noise_scaling(torch.tensor(float(sigma), dtype=torch.float64),
+                                              torch.full((1,), float(noise), dtype=torch.float64),
+                                              torch.full((1,), float(latent), dtype=torch.float64)))
+
+
 def _lam_and_check(model_sampling, sigma: float) -> float | None:
     """lam(sigma) = beta / alpha from the model's own noise_scaling, or None where the model is not of that form
     (noise_scaling affine in latent and noise, inverse_noise_scaling dividing by alpha)."""
     s = torch.tensor(float(sigma), dtype=torch.float64)
-    one, zero = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
     try:
-        alpha = float(model_sampling.noise_scaling(s, zero.clone(), one.clone()))
-        beta = float(model_sampling.noise_scaling(s, one.clone(), zero.clone()))
-        both = float(model_sampling.noise_scaling(s, one.clone(), one.clone()))
+        alpha = _scaled(model_sampling, sigma, 0.0, 1.0)
+        beta = _scaled(model_sampling, sigma, 1.0, 0.0)
+        both = _scaled(model_sampling, sigma, 1.0, 1.0)
         back = float(model_sampling.inverse_noise_scaling(s, torch.full((1,), alpha, dtype=torch.float64)))
     except Exception:  # noqa: BLE001 - a sampling that cannot take these probes is not of this form
         return None
@@ -104,9 +110,9 @@ def sampling_kind(model_sampling) -> str:
     model's family in words for a sampling that cannot be re-noised."""
     import comfy.model_sampling as cms  # noqa: PLC0415
 
-    discrete_ve = (cms.EPS,) + tuple(getattr(cms, name) for name in ("V_PREDICTION_DDPM",) if hasattr(cms, name))
+    eps_or_v = (cms.EPS,) + tuple(getattr(cms, name) for name in ("V_PREDICTION_DDPM",) if hasattr(cms, name))
     img2img = tuple(getattr(cms, name) for name in ("IMG_TO_IMG", "IMG_TO_IMG_FLOW") if hasattr(cms, name))
-    if (isinstance(model_sampling, discrete_ve) and not isinstance(model_sampling, img2img)
+    if (isinstance(model_sampling, eps_or_v) and not isinstance(model_sampling, img2img)
             and isinstance(model_sampling, cms.ModelSamplingDiscrete)
             and not isinstance(model_sampling, (cms.ModelSamplingDiscreteEDM, cms.StableCascadeSampling))):
         return KIND_DISCRETE
@@ -125,10 +131,7 @@ def noise_level(model_sampling, sigma: float) -> float:
     if lam is None:
         if float(sigma) <= 0:
             return 0.0
-        s = torch.tensor(float(sigma), dtype=torch.float64)
-        alpha = float(model_sampling.noise_scaling(s, torch.zeros(1, dtype=torch.float64),
-                                                   torch.ones(1, dtype=torch.float64)))
-        if alpha == 0.0:
+        if _scaled(model_sampling, sigma, 0.0, 1.0) == 0.0:  # alpha 0: pure noise
             return math.inf
         raise ValueError(f"cannot read the noise level of this model at sigma {sigma}")
     return lam

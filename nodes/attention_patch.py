@@ -21,8 +21,8 @@ class CrossFrameAttentionPatch(io.ComfyNode):
                 "image tokens read frame 0's. "
                 "MotionLatentSampler applies it with the defaults by itself; use this node to change them."),
             inputs=[
-                io.Model.Input("model", tooltip="The diffusion model to patch: SD1.x, SD2.x, SDXL (and fine-tunes), Flux "
-                               "(dev, schnell, fine-tunes; Chroma), SD3 / SD3.5 or Qwen-Image. Another family is "
+                io.Model.Input("model", tooltip="The diffusion model to patch: SD1.x, SD2.x, SDXL (and fine-tunes), "
+                               "Flux (dev, schnell, fine-tunes; Chroma), SD3 / SD3.5 or Qwen-Image. Another family is "
                                "refused with an error naming it. The original is left untouched: the node returns "
                                "a patched copy."),
                 io.Combo.Input("anchor", options=list(ANCHOR_MODES), default=ANCHOR_FIRST,

@@ -11,6 +11,7 @@ from comfy_api.latest import io, ui
 
 from ..motion.camera import INTERPOLATIONS, SYNTAX, Camera, ConstantMotion, camera_path
 from ..motion.preview import PREVIEW_SIDE, fit_image, grid_pattern, preview_frames, preview_size
+from ..motion.sampler import NOISE_MOTION
 from .video_encode import save_video
 
 log = logging.getLogger("t2v-zero")
@@ -30,7 +31,8 @@ def motion_inputs() -> list:
         io.Float.Input("motion_x", default=MOTION_DEFAULTS["motion_x"], min=-512.0, max=512.0, step=0.5,
                        tooltip="Horizontal camera motion per frame, in the reference's units (pixels of a "
                                "512-pixel-wide frame; scales with the real width). Positive moves the content "
-                               "to the LEFT (the camera pans right); negative to the right. A camera_path wins." + MOTION_ONLY),
+                               "to the LEFT (the camera pans right); negative to the right. A camera_path wins."
+                               + MOTION_ONLY),
         io.Float.Input("motion_y", default=MOTION_DEFAULTS["motion_y"], min=-512.0, max=512.0, step=0.5,
                        tooltip="Vertical camera motion per frame, pixels of a 512-pixel-high frame. Positive "
                                "moves the content UP; negative down. A camera_path wins." + MOTION_ONLY),
@@ -58,7 +60,7 @@ def chosen_camera(node: str, path, noise_mode: str | None = None, **motion) -> C
     constant = ConstantMotion(**motion)  # checked even under a path: a NaN input is a mistake either way
     camera = path if path is not None else constant
     changed = [name for name, value in motion.items() if value != MOTION_DEFAULTS[name]]
-    if noise_mode is not None and noise_mode != "motion":
+    if noise_mode is not None and noise_mode != NOISE_MOTION:
         if path is not None or changed:
             set_by = ["camera_path"] if path is not None else [f"{name}={motion[name]}" for name in changed]
             log.info("t2v-zero %s: noise_mode is '%s', which makes no camera move, so these inputs do nothing: %s. "
