@@ -170,7 +170,8 @@ def main() -> int:
         print(f"  Flux.1 at {px}x{px}, bf16: {size / 2**30:.2f} GiB per conditioning chunk "
               f"(2 x 57 blocks x {(px // 16) ** 2 + 512} tokens x 3072)")
     print(json.dumps({"seconds": medians, "work": counted, "cache_mib_measured": measured_cache / 2**20,
-                      "cache_mib_sized": sized / 2**20, "flux_cache_gib": {str(k): v / 2**30 for k, v in real.items()}}))
+                      "cache_mib_sized": sized / 2**20,
+                      "flux_cache_gib": {str(k): v / 2**30 for k, v in real.items()}}))
     return 0 if measured_cache == sized else 1
 
 

@@ -107,7 +107,7 @@ def test_the_warp_is_relative_to_frame_zero():
     assert pan_x.tolist() == [0.0, 40.0] and zoom.tolist() == [1.0, 2.0] and rotation.tolist() == [0.0, 0.0]
 
 
-# --- the constant motion inputs and what the nodes log -----------------------------------------------------------------
+# --- the constant motion inputs and what the nodes log ---------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["motion_x", "motion_y", "zoom", "rotation"])
 @pytest.mark.parametrize("value", [math.nan, math.inf])

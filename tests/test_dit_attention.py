@@ -375,6 +375,12 @@ def test_unet_models_keep_the_attn1_route(tiny):
     assert not options.get("wrappers", {}).get("apply_model", {}).get("t2v-zero.cross-frame-reached")
 
 
+def text_per_frame(kind):
+    """The conditioning's text tokens and pooled vector, one row per frame (one conditioning chunk)."""
+    embedding, extra = conditioning(kind, 1)[0]
+    return embedding.expand(FRAMES, -1, -1), extra["pooled_output"].expand(FRAMES, -1)
+
+
 @pytest.mark.parametrize("anchor", ["first", ANCHOR_FIRST_AND_PREVIOUS])
 @pytest.mark.parametrize("kind", ["flux-dev", "flux-schnell"])
 def test_flux_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
@@ -387,8 +393,7 @@ def test_flux_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
     model = models(kind)
     reference = diffusers_flux(model)
     x = noise()
-    context = conditioning(kind, 1)[0]
-    text, pooled = context[0].expand(FRAMES, -1, -1), context[1]["pooled_output"].expand(FRAMES, -1)
+    text, pooled = text_per_frame(kind)
     guidance = torch.full((FRAMES,), 3.5) if kind == "flux-dev" else None
     t = torch.full((FRAMES,), 0.7)
     img_ids, txt_ids = flux_ids(8, 8, text.shape[1])
@@ -427,8 +432,7 @@ def test_sd3_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
     model = models(kind)
     reference = diffusers_sd3(model)
     x = noise()
-    context = conditioning(kind, 1)[0]
-    text, pooled = context[0].expand(FRAMES, -1, -1), context[1]["pooled_output"].expand(FRAMES, -1)
+    text, pooled = text_per_frame(kind)
     t = torch.full((FRAMES,), 700.0)
     cross = patched(model, anchor=anchor)
 

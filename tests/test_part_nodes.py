@@ -104,7 +104,8 @@ def test_the_parts_error_names_where_each_node_s_frame_count_comes_from(tiny):
 
     with pytest.raises(ValueError) as err:
         sampled(tiny, 2, 0, 3)
-    assert "parts is 3 but the video has 2 frames" in str(err.value) and "EmptyLatentImage's batch_size" in str(err.value)
+    message = str(err.value)
+    assert "parts is 3 but the video has 2 frames" in message and "EmptyLatentImage's batch_size" in message
     with pytest.raises(ValueError) as err:
         InstructPix2PixVideo.execute(tiny_ip2p_patcher(), POS, NEG, tiny_vae(), moving_square_frames(5, 16, 16), 1.0,
                                      7.5, 0, 2, "euler", "normal", "shared", 0, 0, -1, 2, part=0, parts=4)

@@ -106,6 +106,27 @@ def conditioning(kind: str, seed: int, tokens: int = 8, guidance: float = 3.5):
 
 # --- an independent implementation: diffusers' FluxTransformer2DModel on the same weights ------------------------
 
+def _with_mapped_weights(model, mapping: dict, source: dict):
+    """``model`` (a diffusers transformer) loaded with ``source`` (a ComfyUI state dict) through ComfyUI's key map
+    (diffusers name -> ComfyUI name, or (name, slice, transform)); the map also names other variants' keys (Flux 2's
+    fused projections), which are skipped. swap_scale_shift, the one transform, is its own inverse."""
+    wanted = set(model.state_dict())
+    state = {}
+    for name, target in mapping.items():
+        if name not in wanted:
+            continue
+        key, offset, transform = (target, None, None) if isinstance(target, str) else \
+            (target[0], target[1], target[2] if len(target) > 2 else None)
+        if key not in source:
+            continue
+        weight = source[key]
+        if offset is not None:
+            weight = weight.narrow(offset[0], offset[1], offset[2])
+        state[name] = transform(weight) if transform is not None else weight
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
 def diffusers_flux(patcher):
     """diffusers' FluxTransformer2DModel carrying exactly the weights of a tiny ComfyUI Flux (keys mapped with
     ComfyUI's own comfy.utils.flux_to_diffusers: diffusers name -> ComfyUI name, slice, transform)."""
@@ -122,21 +143,7 @@ def diffusers_flux(patcher):
         num_attention_heads=cfg["num_heads"], joint_attention_dim=cfg["context_in_dim"],
         pooled_projection_dim=cfg["vec_in_dim"], guidance_embeds=cfg["guidance_embed"],
         axes_dims_rope=tuple(cfg["axes_dim"]))
-    wanted = set(model.state_dict())  # the map also names other variants' keys (Flux 2's fused projections)
-    state = {}
-    for name, target in mapping.items():
-        if name not in wanted:
-            continue
-        key, offset, transform = (target, None, None) if isinstance(target, str) else \
-            (target[0], target[1], target[2] if len(target) > 2 else None)
-        if key not in source:
-            continue
-        weight = source[key]
-        if offset is not None:
-            weight = weight.narrow(offset[0], offset[1], offset[2])
-        state[name] = transform(weight) if transform is not None else weight  # swap_scale_shift is its own inverse
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return _with_mapped_weights(model, mapping, source)
 
 
 def frame_zero_kv(k, v, previous: bool, tokens_dim: int):
@@ -224,21 +231,7 @@ def diffusers_sd3(patcher):
         dual_attention_layers=tuple(cfg["x_block_self_attn_layers"]),
         qk_norm="rms_norm" if cfg.get("qk_norm") == "rms" else None)
     mapping = comfy.utils.mmdit_to_diffusers({"depth": depth, "num_blocks": depth}, output_prefix="")
-    wanted = set(model.state_dict())
-    state = {}
-    for name, target in mapping.items():
-        if name not in wanted:
-            continue
-        key, offset, transform = (target, None, None) if isinstance(target, str) else \
-            (target[0], target[1], target[2] if len(target) > 2 else None)
-        if key not in source:
-            continue
-        weight = source[key]
-        if offset is not None:
-            weight = weight.narrow(offset[0], offset[1], offset[2])
-        state[name] = transform(weight) if transform is not None else weight
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return _with_mapped_weights(model, mapping, source)
 
 
 class FrameZeroJointProcessor:
