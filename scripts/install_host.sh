@@ -26,6 +26,15 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python"
 fi
 
 mkdir -p "$host"
+# torch's wheels (CUDA builds: PyPI has no CPU-only ones) and their unpacking need about 9 GB; a full disk would
+# otherwise stop pip midway with "No space left on device"
+need_gb=10
+free_gb=$(( $(df -Pk "$host" | awk 'NR==2 {print $4}') / 1048576 ))
+if [ ! -x "$venv/bin/python" ] && [ "$free_gb" -lt "$need_gb" ]; then
+  echo "error: the host needs about $need_gb GB free at $host (torch with its CUDA libraries); $free_gb GB are." \
+    "Fix: free some space, or install it elsewhere with HOST=/a/roomier/folder make host." >&2
+  exit 1
+fi
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 pip() {  # quiet: this machine's pip config lists local indexes that do not exist everywhere
   # pip's exit status is kept: with pipefail the pipeline fails with pip's status (the filter never fails, even when

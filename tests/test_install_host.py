@@ -89,3 +89,24 @@ def test_setup_with_every_requirement_satisfied_finishes_with_its_stamp(tmp_path
     assert f"host ready: {host}" in output, output
     assert (host / ".installed").read_text().startswith(f"comfyui={host_version()} "), output
     assert (host / "ComfyUI" / "custom_nodes" / "t2v-zero").is_symlink()
+
+
+def test_a_disk_too_full_for_torch_is_refused_before_anything_is_installed(tmp_path):
+    """A fresh host needs about 10 GB (torch's CUDA wheels): with less free, the script says so and how to fix it,
+    instead of pip failing midway with "No space left on device". A `df` on PATH reports 3 GB free."""
+    version = host_version()
+    repo = repo_copy(tmp_path, version)
+    host = tmp_path / "host"
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "df").write_text("#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted on'\n"
+                              "echo '/dev/x 100000000 96854272 3145728 97% /'\n")
+    (shims / "df").chmod(0o755)
+    env = dict(os.environ, T2VZ_HOST=str(host), T2VZ_COMFYUI=version, PIP_NO_INDEX="1",
+               PATH=f"{shims}:{os.environ['PATH']}")
+    done = subprocess.run(["bash", str(repo / "scripts" / "install_host.sh")], check=False, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "needs about 10 GB free" in done.stderr and "3 GB are" in done.stderr, done.stderr
+    assert "HOST=" in done.stderr  # the fix: another folder
+    assert not (host / "venv").exists()
