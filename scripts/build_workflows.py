@@ -532,6 +532,169 @@ def camera_path_video(name: str, frames: int, photo: bool) -> dict:
     return {"nodes": nodes, "links": links}
 
 
+# --- the flow DiTs: Flux.1 (UNET / CLIP / VAE loaders, as Flux users wire it) and SD3.5 (an all-in-one checkpoint) ---
+
+FLUX_UNET = "flux1-schnell.safetensors"
+FLUX_UNET_URL = "https://huggingface.co/black-forest-labs/FLUX.1-schnell/resolve/main/flux1-schnell.safetensors"
+FLUX_VAE = "ae.safetensors"
+FLUX_VAE_URL = "https://huggingface.co/black-forest-labs/FLUX.1-schnell/resolve/main/ae.safetensors"
+FLUX_CLIP_L = "clip_l.safetensors"
+FLUX_T5 = "t5xxl_fp8_e4m3fn.safetensors"
+FLUX_TEXT_URL = "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/"
+SD35_CHECKPOINT = "sd3.5_large_fp8_scaled.safetensors"
+SD35_CHECKPOINT_URL = "https://huggingface.co/Comfy-Org/stable-diffusion-3.5-fp8/resolve/main/" + SD35_CHECKPOINT
+DIT_WIDTH, DIT_HEIGHT = 1024, 576  # 16:9, multiples of 16 (the DiTs' patch of 2 latent pixels)
+
+FLUX_NOTE = """Text2Video-Zero on Flux.1: zero-shot {what} with FLUX.1 [schnell] (no video model, no training).
+
+MODELS (Flux.1 as ComfyUI loads it; press R in ComfyUI to refresh the lists after downloading)
+  {unet} (24 GB, Apache-2.0)  ->  ComfyUI/models/diffusion_models/
+    {unet_url}
+  {clip_l} (250 MB) and {t5} (5 GB; t5xxl_fp16.safetensors if you have 32 GB RAM or more)
+    ->  ComfyUI/models/text_encoders/   from  {text_url}
+  {vae} (335 MB)  ->  ComfyUI/models/vae/
+    {vae_url}
+FLUX.1 [dev] (flux1-dev.safetensors, gated, non-commercial licence): pick it in Load Diffusion Model and set steps
+  to 20; Flux Guidance (3.5) is what dev uses instead of cfg (schnell ignores it). Flux fine-tunes of the same
+  architecture work the same way. An fp8 weight_dtype halves the model's memory.
+{image}
+FRAMES
+Empty SD3 Latent Image (16-channel latents, as Flux's): batch_size = number of frames ({frames} here), {width}x{height}.
+  Sides must be multiples of 16; others are padded by ComfyUI and cropped back.
+
+MOTION (Motion Latent Sampler)
+steps 4, cfg 1.0, euler + simple: schnell's own settings (cfg 1 = no negative prompt; the negative is unused).
+motion_x / motion_y: pixels per frame of a 512-px frame; positive motion_x moves the content LEFT, positive
+  motion_y moves it UP. zoom > 1 moves in, < 1 out; rotation in degrees per frame.
+t0 / t1 (44 / 47): the reference's points; on Flux they are placed by noise level (the same signal-to-noise as on
+  SD1.5), and at 4 steps frame 0 gets one step alone before it is moved.
+frames_per_chunk: 0 = all frames in one call; 4 = four at a time (same result, less memory: Flux's attention over
+  {frames} frames of {width}x{height} is the largest cost).
+Cross-frame attention is built in: every frame's image and text tokens attend to frame 0's.
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 (h264, {fps:g} fps) and shows it on the node."""
+
+FLUX_IMAGE_NOTE = """
+IMAGE
+Load Image: your picture (ComfyUI/input/). Upscale Image crops and scales it to {width}x{height}, VAE Encode (Flux's
+VAE) makes it first_frame; first_frame_strength 1.0 keeps it exactly as frame 0. Describe it in the prompt.
+"""
+
+SD35_NOTE = """Text2Video-Zero on Stable Diffusion 3.5: zero-shot text-to-video (no video model, no training).
+
+MODEL
+  {ckpt} (15 GB: SD3.5 Large in fp8 with its three text encoders and VAE in one file)
+  ->  ComfyUI/models/checkpoints/   from
+    {url}
+SD3.5 Medium and Large Turbo work the same way (Medium's MMDiT-X attention included): pick them in Load
+  Checkpoint (Turbo: steps 4-8, cfg 1.0). A checkpoint without text encoders needs Triple CLIP Loader
+  (clip_l, clip_g, t5xxl in ComfyUI/models/text_encoders/) instead of Load Checkpoint's CLIP.
+
+FRAMES
+Empty SD3 Latent Image: batch_size = number of frames ({frames} here), {width}x{height} (multiples of 16).
+
+MOTION (Motion Latent Sampler)
+steps 28, cfg 4.5, euler + sgm_uniform: SD3.5 Large's usual settings; any sampler works.
+motion_x / motion_y: pixels per frame of a 512-px frame; positive motion_x moves the content LEFT, positive
+  motion_y moves it UP. zoom > 1 moves in, < 1 out; rotation in degrees per frame.
+t0 / t1 (44 / 47): the reference's points, placed on SD3's flow schedule by noise level (the same signal-to-noise
+  as on SD1.5).
+frames_per_chunk: 0 = all frames in one call; 4 = four at a time (same result, less memory).
+Cross-frame attention is built in: every frame's image and text tokens attend to frame 0's (SD3.5 Medium's second,
+  image-only attention too).
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 (h264, {fps:g} fps) and shows it on the node."""
+
+
+def _dit_latent_and_output(name: str, frames: int, fps: float, sampler: int, note: str) -> tuple[list, list]:
+    """Empty SD3 Latent Image (the 16-channel latent), VAE Decode, Frames To Video and the note, for either DiT."""
+    nodes = [
+        (6, "EmptySD3LatentImage", (400, 450), (315, 106),
+         {"width": DIT_WIDTH, "height": DIT_HEIGHT, "batch_size": frames},
+         {"title": f"Frames ({frames}, {DIT_WIDTH}x{DIT_HEIGHT})"}),
+        (8, "VAEDecode", (1230, 60), (210, 46), {}, {}),
+        (9, "FramesToVideo", (1230, 160), (420, 560),
+         {"frame_rate": fps, "format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (10, "Note", (-420, 60), (420, 760), {"text": note},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links = [(6, "LATENT", sampler, "latent_image"), (sampler, "LATENT", 8, "samples"), (8, "IMAGE", 9, "images")]
+    return nodes, links
+
+
+def flux_video(name: str, frames: int, photo: bool) -> dict:
+    """Flux.1 schnell as ComfyUI's Flux examples wire it (Load Diffusion Model, DualCLIPLoader flux, Load VAE, Flux
+    Guidance) into Motion Latent Sampler; ``photo``: image-to-video (Load Image -> crop -> VAE Encode -> first_frame)."""
+    fps = 4.0
+    text = ("a cartoon girl with blond hair waving on a green meadow" if photo  # example.png
+            else "a red vintage car driving along a coastal road at sunset, cinematic")
+    image = FLUX_IMAGE_NOTE.format(width=DIT_WIDTH, height=DIT_HEIGHT) if photo else ""
+    note = FLUX_NOTE.format(what="image-to-video" if photo else "text-to-video", unet=FLUX_UNET,
+                            unet_url=FLUX_UNET_URL, clip_l=FLUX_CLIP_L, t5=FLUX_T5, text_url=FLUX_TEXT_URL,
+                            vae=FLUX_VAE, vae_url=FLUX_VAE_URL, image=image, frames=frames, width=DIT_WIDTH,
+                            height=DIT_HEIGHT, name=name, fps=fps)
+    nodes = [
+        (1, "UNETLoader", (40, 60), (315, 82), {"unet_name": FLUX_UNET, "weight_dtype": "default"},
+         {"properties": {"models": [{"name": FLUX_UNET, "url": FLUX_UNET_URL, "directory": "diffusion_models"}]}}),
+        (2, "DualCLIPLoader", (40, 180), (315, 130),
+         {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"},
+         {"properties": {"models": [{"name": n, "url": FLUX_TEXT_URL + n, "directory": "text_encoders"}
+                                    for n in (FLUX_CLIP_L, FLUX_T5)]}}),
+        (3, "VAELoader", (40, 350), (315, 58), {"vae_name": FLUX_VAE},
+         {"properties": {"models": [{"name": FLUX_VAE, "url": FLUX_VAE_URL, "directory": "vae"}]}}),
+        (4, "CLIPTextEncode", (400, 60), (400, 160), {"text": text},
+         {"title": "Positive prompt", "color": "#232", "bgcolor": "#353"}),
+        (5, "CLIPTextEncode", (400, 270), (400, 100), {"text": ""},
+         {"title": "Negative prompt (unused at cfg 1)", "color": "#322", "bgcolor": "#533"}),
+        (7, "MotionLatentSampler", (850, 60), (340, 600),
+         _sampler_values(0, steps=4, cfg=1.0, sampler_name="euler", scheduler="simple",
+                         **({"first_frame_strength": 1.0} if photo else {})), {}),
+        (11, "FluxGuidance", (400, 600), (315, 58), {"guidance": 3.5}, {"title": "Flux Guidance (dev; schnell ignores it)"}),
+    ]
+    more, links = _dit_latent_and_output(name, frames, fps, 7, note)
+    nodes += more
+    links += [(1, "MODEL", 7, "model"), (2, "CLIP", 4, "clip"), (2, "CLIP", 5, "clip"),
+              (4, "CONDITIONING", 11, "conditioning"), (11, "CONDITIONING", 7, "positive"),
+              (5, "CONDITIONING", 7, "negative"), (3, "VAE", 8, "vae")]
+    if photo:
+        nodes += [
+            (12, "LoadImage", (40, 460), (315, 314), {"image": "example.png"}, {"title": "First frame (your image)"}),
+            (13, "ImageScale", (40, 820), (315, 130),
+             {"upscale_method": "bilinear", "width": DIT_WIDTH, "height": DIT_HEIGHT, "crop": "center"},
+             {"title": "Crop + scale to the video size"}),
+            (14, "VAEEncode", (400, 820), (210, 46), {}, {}),
+        ]
+        links += [(12, "IMAGE", 13, "image"), (13, "IMAGE", 14, "pixels"), (3, "VAE", 14, "vae"),
+                  (14, "LATENT", 7, "first_frame")]
+    return {"nodes": nodes, "links": links}
+
+
+def sd35_video(name: str, frames: int) -> dict:
+    """SD3.5 Large from an all-in-one fp8 checkpoint (model, text encoders, VAE) into Motion Latent Sampler."""
+    fps = 4.0
+    note = SD35_NOTE.format(ckpt=SD35_CHECKPOINT, url=SD35_CHECKPOINT_URL, frames=frames, width=DIT_WIDTH,
+                            height=DIT_HEIGHT, name=name, fps=fps)
+    nodes = [
+        (1, "CheckpointLoaderSimple", (40, 180), (315, 98), {"ckpt_name": SD35_CHECKPOINT},
+         {"properties": {"models": [{"name": SD35_CHECKPOINT, "url": SD35_CHECKPOINT_URL,
+                                     "directory": "checkpoints"}]}}),
+        (4, "CLIPTextEncode", (400, 60), (400, 160), {"text": "a red vintage car driving along a coastal road at "
+                                                              "sunset, cinematic"},
+         {"title": "Positive prompt", "color": "#232", "bgcolor": "#353"}),
+        (5, "CLIPTextEncode", (400, 270), (400, 130), {"text": "blurry, low quality"},
+         {"title": "Negative prompt", "color": "#322", "bgcolor": "#533"}),
+        (7, "MotionLatentSampler", (850, 60), (340, 600),
+         _sampler_values(0, steps=28, cfg=4.5, sampler_name="euler", scheduler="sgm_uniform"), {}),
+    ]
+    more, links = _dit_latent_and_output(name, frames, fps, 7, note)
+    nodes += more
+    links += [(1, "MODEL", 7, "model"), (1, "CLIP", 4, "clip"), (1, "CLIP", 5, "clip"),
+              (4, "CONDITIONING", 7, "positive"), (5, "CONDITIONING", 7, "negative"), (1, "VAE", 8, "vae")]
+    return {"nodes": nodes, "links": links}
+
+
 NOTE_INFO = {"input": {"required": {"text": ["STRING", {"multiline": True}]}}, "output": [], "output_name": []}
 
 
@@ -604,6 +767,9 @@ WORKFLOWS = {
     "controlnet-canny-video": lambda: controlnet_video("controlnet-canny-video", "canny"),
     "controlnet-pose-video": lambda: controlnet_video("controlnet-pose-video", "pose"),
     "controlnet-depth-video": lambda: controlnet_video("controlnet-depth-video", "depth"),
+    "text-to-video-flux": lambda: flux_video("text-to-video-flux", 8, photo=False),
+    "image-to-video-flux": lambda: flux_video("image-to-video-flux", 8, photo=True),
+    "text-to-video-sd35": lambda: sd35_video("text-to-video-sd35", 8),
 }
 
 

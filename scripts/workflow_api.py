@@ -151,24 +151,33 @@ def to_api(workflow: dict, object_info: dict) -> dict:
 def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = None, height: int | None = None,
                frames: int | None = None, steps: int | None = None, image: str | None = None,
                video: str | None = None, ip2p_checkpoint: str | None = None,
-               control_net: str | None = None, parts: int | None = None) -> dict:
+               control_net: str | None = None, parts: int | None = None, models: dict | None = None,
+               text_encoder_type: str | None = None) -> dict:
     """A copy of ``prompt`` with another checkpoint and/or a smaller job (tests, the tiny demo model).
 
-    width/height/frames go to EmptyLatentImage (width/height also to ImageScale), image to LoadImage, steps to
-    every sampler; frames_per_chunk is kept below the frame
-    count so a chunked workflow still runs in more than one chunk. video goes to LoadVideo; InstructPix2PixVideo
+    width/height/frames go to EmptyLatentImage and EmptySD3LatentImage (width/height also to ImageScale), image to
+    LoadImage, steps to every sampler; frames_per_chunk is kept below the frame count so a chunked workflow still runs in more than one chunk. video goes to LoadVideo; InstructPix2PixVideo
     edits ``frames`` frames, its loader gets ``ip2p_checkpoint``, ImageScaleToMaxDimension max(width, height).
     ControlNetLoader gets ``control_net``; ImageFromBatch keeps ``frames`` frames. ``parts`` goes to the samplers'
-    parts (1: the whole video on one machine, as a distributed workflow runs without workers)."""
+    parts (1: the whole video on one machine, as a distributed workflow runs without workers).
+    ``models`` maps a model file the workflow names (any loader: checkpoint, diffusion model, text encoder, VAE) to
+    another, before ``checkpoint`` applies to the checkpoints it does not name; ``text_encoder_type`` goes to
+    DualCLIPLoader's type (the stand-in text encoders may be another kind than the workflow's)."""
     prompt = copy.deepcopy(prompt)
+    latent_nodes = ("EmptyLatentImage", "EmptySD3LatentImage")
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
-        if checkpoint and isinstance(inputs.get("ckpt_name"), str):
-            inputs["ckpt_name"] = checkpoint
-        if kind in ("EmptyLatentImage", "ImageScale"):
+        for name in ("ckpt_name", "unet_name", "vae_name", "clip_name1", "clip_name2", "clip_name3"):
+            if models and isinstance(inputs.get(name), str) and inputs[name] in models:
+                inputs[name] = models[inputs[name]]
+            elif name == "ckpt_name" and checkpoint and isinstance(inputs.get(name), str):
+                inputs[name] = checkpoint
+        if kind == "DualCLIPLoader" and text_encoder_type:
+            inputs["type"] = text_encoder_type
+        if kind in (*latent_nodes, "ImageScale"):
             inputs["width"] = width or inputs["width"]
             inputs["height"] = height or inputs["height"]
-        if kind == "EmptyLatentImage":
+        if kind in latent_nodes:
             inputs["batch_size"] = frames or inputs["batch_size"]
         if kind == "LoadImage" and image:
             inputs["image"] = image

@@ -59,11 +59,14 @@ def tiny_controlnet_path():
 @pytest.fixture(scope="session")
 def comfy_server(tmp_path_factory, tiny_checkpoint_path, tiny_controlnet_path):
     """The real ComfyUI server (subprocess, --cpu, 127.0.0.1, free port, temp dirs) with this pack loaded, and
-    ComfyUI-Distributed, which workflows/text-to-video-distributed.json uses (no workers: it runs alone)."""
+    ComfyUI-Distributed, which workflows/text-to-video-distributed.json uses (no workers: it runs alone). Its model
+    folders hold the tiny models: SD1.5, its ControlNet, and the Flux / SD3 files of the DiT workflows."""
     from distributed import distributed_server
+    from tiny_dit import workflow_model_folders
 
     server = distributed_server(HOST, tmp_path_factory.mktemp("comfy"),
-                                {"checkpoints": tiny_checkpoint_path.parent, "controlnet": tiny_controlnet_path.parent})
+                                {"checkpoints": tiny_checkpoint_path.parent, "controlnet": tiny_controlnet_path.parent,
+                                 **workflow_model_folders()})
     server.start()
     yield server
     server.stop()

@@ -11,27 +11,15 @@ import torch
 from t2vz.attention import (ANCHOR_FIRST_AND_PREVIOUS, ROUTE_ATTENTION_OVERRIDE, ROUTE_DIT_ATTN1, CrossFrameAttention,
                             UnsupportedModelError, attention_route, find_cross_frame, with_cross_frame,
                             with_frame_chunks)
-from tiny_dit import conditioning, load_tiny_dit, tiny_dit_file
+from tiny_dit import conditioning, flux_refusal, load_tiny_dit, tiny_dit_file
 
 KINDS = ["flux-dev", "flux-schnell", "sd3", "sd35-medium"]
 FRAMES, STEPS = 4, 4
 
 
-def _flux_loads() -> str | None:
-    """Why no tiny Flux can load on this host (None: it can)."""
-    import comfy.model_detection
-
-    state = {"double_blocks.0.img_attn.norm.key_norm.scale": torch.zeros(128), "img_in.weight": torch.zeros(128, 64)}
-    config = comfy.model_detection.detect_unet_config(state, "")
-    if config is not None and config.get("num_heads") == 24:
-        return ("this ComfyUI's model detection fixes Flux at 24 heads (0.3.75), so no tiny Flux loads: the Flux "
-                "tests run on ComfyUI 0.33")
-    return None
-
-
 def needs(kind):
     if kind.startswith("flux"):
-        reason = _flux_loads()
+        reason = flux_refusal()
         if reason:
             pytest.skip(reason)
 

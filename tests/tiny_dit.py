@@ -28,23 +28,29 @@ FLUX_CONFIG = {
 """What comfy/model_detection.py reads from the tiny Flux's weights (checked by the tests: every weight loads)."""
 
 
-def _sd3_config(x_block_self_attn: bool) -> dict:
+ENCODED_TEXT_DIMS = (4096, 2048)
+"""(context, pooled) widths of what ComfyUI's SD3 text encoder makes of CLIP-L alone: its tokens zero-padded to T5's
+4096, its pooled vector followed by CLIP-G's 1280 zeros. The workflow tests' tiny Flux and SD3 take these: a T5-XXL
+(4.7B parameters) cannot exist here, the full-size CLIP-L of tests/tiny_models.py can."""
+
+
+def _sd3_config(x_block_self_attn: bool, text_dims: tuple[int, int] = (SD3_CONTEXT_DIM, SD3_POOLED_DIM)) -> dict:
     return {
         "in_channels": 16, "patch_size": 2, "out_channels": 16, "depth": 2, "input_size": None,
-        "adm_in_channels": SD3_POOLED_DIM,
+        "adm_in_channels": text_dims[1],
         "context_embedder_config": {"target": "torch.nn.Linear",
-                                    "params": {"in_features": SD3_CONTEXT_DIM, "out_features": 128}},
+                                    "params": {"in_features": text_dims[0], "out_features": 128}},
         "num_patches": 16 * 16, "pos_embed_max_size": 16, "pos_embed_scaling_factor": None,
         "x_block_self_attn_layers": [0] if x_block_self_attn else [],
         **({"qk_norm": "rms"} if x_block_self_attn else {}),
     }
 
 
-def _flux_state(seed: int, guidance: bool) -> dict:
+def _flux_state(seed: int, guidance: bool, text_dims: tuple[int, int] = (CONTEXT_DIM, POOLED_DIM)) -> dict:
     import comfy.supported_models  # noqa: PLC0415
 
     base = comfy.supported_models.Flux if guidance else comfy.supported_models.FluxSchnell
-    cfg = dict(FLUX_CONFIG, guidance_embed=guidance)
+    cfg = dict(FLUX_CONFIG, guidance_embed=guidance, context_in_dim=text_dims[0], vec_in_dim=text_dims[1])
     config = base(cfg)
     config.unet_config = cfg
     config.set_inference_dtype(torch.float32, None)
@@ -52,10 +58,11 @@ def _flux_state(seed: int, guidance: bool) -> dict:
     return network.state_dict()
 
 
-def _sd3_state(seed: int, x_block_self_attn: bool) -> dict:
+def _sd3_state(seed: int, x_block_self_attn: bool, text_dims: tuple[int, int] = (SD3_CONTEXT_DIM, SD3_POOLED_DIM)
+               ) -> dict:
     import comfy.supported_models  # noqa: PLC0415
 
-    cfg = _sd3_config(x_block_self_attn)
+    cfg = _sd3_config(x_block_self_attn, text_dims)
     config = comfy.supported_models.SD3(cfg)
     config.unet_config = cfg
     config.set_inference_dtype(torch.float32, None)
@@ -71,6 +78,9 @@ BUILDERS = {
     "flux-schnell": lambda seed: _flux_state(seed, guidance=False),
     "sd3": lambda seed: _sd3_state(seed, x_block_self_attn=False),
     "sd35-medium": lambda seed: _sd3_state(seed, x_block_self_attn=True),
+    # for the shipped workflows, whose text encoders the tests stand in for with CLIP-L (ENCODED_TEXT_DIMS)
+    "flux-schnell-encoded": lambda seed: _flux_state(seed, guidance=False, text_dims=ENCODED_TEXT_DIMS),
+    "sd3-encoded": lambda seed: _sd3_state(seed, x_block_self_attn=False, text_dims=ENCODED_TEXT_DIMS),
 }
 
 
@@ -82,7 +92,11 @@ def tiny_dit_file(kind: str, seed: int = 0):
         state = BUILDERS[kind](seed)
         safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
 
-    return _cached(models_dir() / "diffusion_models" / f"t2vz-tiny-{kind}-{seed}.safetensors", build)
+    return _cached(models_dir() / "diffusion_models" / tiny_dit_name(kind, seed), build)
+
+
+def tiny_dit_name(kind: str, seed: int = 0) -> str:
+    return f"t2vz-tiny-{kind}-{seed}.safetensors"
 
 
 def load_tiny_dit(kind: str, seed: int = 0):
@@ -102,6 +116,69 @@ def conditioning(kind: str, seed: int, tokens: int = 8, guidance: float = 3.5):
         return [[torch.randn((1, tokens, CONTEXT_DIM), generator=generator), extra]]
     return [[torch.randn((1, tokens, SD3_CONTEXT_DIM), generator=generator),
              {"pooled_output": torch.randn((1, SD3_POOLED_DIM), generator=generator)}]]
+
+
+def flux_refusal() -> str | None:
+    """Why no tiny Flux can load on this host (None: it can)."""
+    import comfy.model_detection  # noqa: PLC0415
+
+    state = {"double_blocks.0.img_attn.norm.key_norm.scale": torch.zeros(128), "img_in.weight": torch.zeros(128, 64)}
+    config = comfy.model_detection.detect_unet_config(state, "")
+    if config is not None and config.get("num_heads") == 24:
+        return ("this ComfyUI's model detection fixes Flux at 24 heads (0.3.75), so no tiny Flux loads: the Flux "
+                "tests run on ComfyUI 0.33")
+    return None
+
+
+# --- files for the shipped DiT workflows, through the loaders they use (tests/test_workflows.py, test_browser.py) -----
+
+TEXT_ENCODER_NAME = "t2vz-tiny-clip-l.safetensors"
+"""models/text_encoders: CLIP-L, what DualCLIPLoader loads in the tests in place of CLIP-L + T5-XXL."""
+VAE16_NAME = "t2vz-tiny-taesd16.safetensors"
+"""models/vae: a TAESD with 16 latent channels (the Flux / SD3 latent), what VAELoader loads in place of ae.safetensors."""
+SD3_CHECKPOINT_NAME = "t2vz-tiny-sd3.safetensors"
+"""models/checkpoints: an SD3 checkpoint bundling its text encoder (CLIP-L only) and VAE, as SD3.5's fp8 ones do."""
+
+
+def _text_encoder_state(seed: int) -> dict:
+    from tiny_models import _clip_l_state  # noqa: PLC0415
+
+    prefix = "cond_stage_model.transformer."
+    state = {k[len(prefix):]: v for k, v in _clip_l_state(seed).items()}
+    # the standalone file's layout (clip_l.safetensors): transformers' keys under text_model., which the newest
+    # transformers no longer put on CLIPTextModel's own state dict
+    state = {k if k.startswith("text_model.") else "text_model." + k: v for k, v in state.items()}
+    generator = torch.Generator().manual_seed(seed)  # CLIP-L's projection, which the files carry (SD3 skips it)
+    state["text_projection.weight"] = (torch.randn((768, 768), generator=generator) / 768 ** 0.5).to(torch.float8_e4m3fn)
+    return state
+
+
+def _vae16_state(seed: int) -> dict:
+    import comfy.taesd.taesd  # noqa: PLC0415
+
+    return randomize_(comfy.taesd.taesd.TAESD(latent_channels=16), seed).state_dict()
+
+
+def _save(state: dict, path) -> None:
+    import safetensors.torch  # noqa: PLC0415
+
+    safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+
+
+def workflow_model_folders() -> dict[str, object]:
+    """Builds (once) every file the DiT workflows' tests load and returns {ComfyUI model folder: directory}."""
+    tiny_dit_file("flux-schnell-encoded")
+    _cached(models_dir() / "text_encoders" / TEXT_ENCODER_NAME, lambda tmp: _save(_text_encoder_state(1), tmp))
+    _cached(models_dir() / "vae" / VAE16_NAME, lambda tmp: _save(_vae16_state(2), tmp))
+
+    def sd3_checkpoint(tmp):
+        state = {"model.diffusion_model." + k: v for k, v in BUILDERS["sd3-encoded"](0).items()}
+        state.update({"text_encoders.clip_l.transformer." + k: v for k, v in _text_encoder_state(1).items()})
+        state.update({"first_stage_model." + k: v for k, v in _vae16_state(2).items()})
+        _save(state, tmp)
+
+    _cached(models_dir() / "checkpoints" / SD3_CHECKPOINT_NAME, sd3_checkpoint)
+    return {folder: models_dir() / folder for folder in ("diffusion_models", "text_encoders", "vae")}
 
 
 # --- an independent implementation: diffusers' FluxTransformer2DModel on the same weights ------------------------
