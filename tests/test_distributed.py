@@ -40,11 +40,34 @@ def video_prompt(frames: int = 7, parts: int = 3, steps: int = 4, prefix: str = 
     }
 
 
+def flux_video_prompt(parts: int, prefix: str) -> dict:
+    """The same with Flux schnell wired as workflows/text-to-video-flux.json wires it (Load Diffusion Model,
+    DualCLIPLoader, Load VAE, Empty SD3 Latent Image; 4 euler steps at cfg 1): a user's swap of the model in the
+    distributed workflow. The tiny files stand in as in the workflow tests (test_workflows.dit_models)."""
+    from test_workflows import dit_models  # puts scripts/ on the path
+
+    from build_workflows import FLUX_CLIP_L, FLUX_T5, FLUX_UNET, FLUX_VAE
+
+    models = dit_models()
+    prompt = video_prompt(parts=parts, prefix=prefix)
+    prompt["1"] = {"class_type": "UNETLoader", "inputs": {"unet_name": models[FLUX_UNET], "weight_dtype": "default"}}
+    prompt["12"] = {"class_type": "DualCLIPLoader", "inputs": {
+        "clip_name1": models[FLUX_CLIP_L], "clip_name2": models[FLUX_T5], "type": "sd3"}}
+    prompt["13"] = {"class_type": "VAELoader", "inputs": {"vae_name": models[FLUX_VAE]}}
+    prompt["2"]["inputs"]["clip"] = prompt["3"]["inputs"]["clip"] = ["12", 0]
+    prompt["4"]["class_type"] = "EmptySD3LatentImage"
+    prompt["6"]["inputs"].update(cfg=1.0, sampler_name="euler", scheduler="simple")
+    prompt["7"]["inputs"]["vae"] = ["13", 0]
+    return prompt
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, tiny_checkpoint_path):
     from conftest import HOST
+    from tiny_dit import workflow_model_folders
 
-    cluster = Cluster(HOST, tmp_path_factory.mktemp("cluster"), {"checkpoints": tiny_checkpoint_path.parent})
+    cluster = Cluster(HOST, tmp_path_factory.mktemp("cluster"),
+                      {"checkpoints": tiny_checkpoint_path.parent, **workflow_model_folders()})
     cluster.start()
     yield cluster
     cluster.stop()
@@ -76,6 +99,27 @@ def test_master_and_two_workers_make_the_one_machine_video(cluster):
     for wid, worker in cluster.workers.items():  # each worker really made its part
         assert any(e.get("status", {}).get("status_str") == "success" for e in worker.get("/history").values()), wid
     (video,) = videos(master, "three")
+    import av
+
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 7
+
+
+def test_flux_over_a_master_and_two_workers_is_the_one_machine_video(cluster):
+    """The distributed workflow with a Flux model: 7 frames over 3 participants equal the one-machine video."""
+    from tiny_dit import flux_refusal
+
+    if flux_refusal():
+        pytest.skip(flux_refusal())
+    master = cluster.master
+    one = frames_of(master, master.run(flux_video_prompt(parts=1, prefix="flux-one")))
+    queued = cluster.queue(flux_video_prompt(parts=3, prefix="flux-three"))
+    assert queued["worker_count"] == 2, queued
+    three = frames_of(master, master.wait(queued["prompt_id"]))
+    assert len(one) == len(three) == 7
+    assert max(np.abs(a - b).max() for a, b in zip(one, three)) <= 1
+    assert max(np.abs(a - one[0]).max() for a in one[1:]) > 8  # a video, not one picture seven times
+    (video,) = videos(master, "flux-three")
     import av
 
     with av.open(str(video)) as container:
