@@ -13,6 +13,15 @@ attention patches (comfy.cldm.cldm.ControlNet.forward passes no transformer_opti
 - under MotionLatentSampler's frames_per_chunk, runs the control model per frame chunk as well (a deferred control,
   attention/chunking.py), so its memory follows the chunk, not the video.
 
+Flux ControlNets (XLabs, MistoLine, InstantX and its union; comfy.ldm.flux.controlnet.ControlNetFlux) get their hints
+per frame in the same way, but cross-frame attention does not act inside them: ComfyUI's forward of theirs takes no
+transformer_options (so no attention patch reaches their blocks), and re-running it step for step, as
+control_net_forward does for the UNet ControlNet, would mean following each layout's forward on every host version.
+Each frame's control residuals are then a function of that frame's latent and control image alone (the same in any
+chunk, window or part), and the main transformer, where the residuals are added to the image tokens, still attends
+across frames. Their latent-space layouts (InstantX) need a VAE of the Flux family, checked before sampling
+(check_control_vae), as is the ControlNet's width against the model's (VideoControl.pre_run).
+
 This module is the ComfyUI control object itself, so it imports the host's comfy.controlnet; attention/__init__ does
 not import it, and the rest of attention/ stands alone.
 """
@@ -24,7 +33,7 @@ import torch
 
 import comfy.controlnet
 
-from .chunking import DEFERRED_CONTROLS_KEY, find_frame_chunker
+from .chunking import DEFERRED_CONTROLS_KEY, add_controls, find_frame_chunker
 from .cross_frame import CrossFrameAttention
 from .frames import FRAMES_KEY, VIDEO_KEY, frames_per_chunk, global_frame_ids
 from .host import core_window_total_frames
@@ -216,6 +225,62 @@ def check_control_net(control_net) -> None:
                          f"T2I adapters work with core Apply ControlNet only.")
 
 
+def _flux_control_model(control_net):
+    """The control net's ControlNetFlux, or None (another architecture, or a host without Flux ControlNets)."""
+    try:
+        import comfy.ldm.flux.controlnet  # noqa: PLC0415
+    except ImportError:
+        return None
+    model = getattr(control_net, "control_model", None)
+    return model if isinstance(model, comfy.ldm.flux.controlnet.ControlNetFlux) else None
+
+
+def latent_hint_channels(control_net) -> int | None:
+    """Latent channels a latent-input Flux ControlNet (InstantX) wants its control images encoded to, None where the
+    pack cannot tell (other architectures: their own forward reports a mismatch)."""
+    model = _flux_control_model(control_net)
+    if model is None or not getattr(model, "latent_input", False):
+        return None
+    channels = model.pos_embed_input.in_features // (model.patch_size ** 2)
+    return channels - (1 if getattr(control_net, "concat_mask", False) else 0)  # the inpainting mask channel
+
+
+def check_control_vae(control_net, vae) -> None:
+    """Before sampling: a ControlNet that takes its control images as latents (InstantX's Flux ones, SD3's) needs a
+    VAE, and one whose latents have the channels it was trained on. Natively the first sampling step would fail (no
+    VAE) or stop on a matrix-shape error (a VAE of another family)."""
+    if getattr(control_net, "latent_format", None) is None:
+        return  # pixel-space hints (SD1.5, SDXL, XLabs and MistoLine Flux ControlNets): a VAE is not used
+    if vae is None:
+        raise ValueError("vae: this ControlNet takes its control images as latents (InstantX's Flux ControlNets, "
+                         "SD3's), so it needs a VAE to encode them, and none is connected. Fix: connect the "
+                         "checkpoint's VAE (for Flux: ae.safetensors via Load VAE) to the vae input of "
+                         "VideoControlNetApply.")
+    expected, got = latent_hint_channels(control_net), getattr(vae, "latent_channels", None)
+    if expected is not None and got is not None and expected != got:
+        raise ValueError(f"vae: the connected VAE makes {got}-channel latents, but this ControlNet takes "
+                         f"{expected}-channel ones. Fix: connect the VAE of the ControlNet's model family to the vae "
+                         f"input (for Flux: ae.safetensors, 16 channels).")
+
+
+def check_control_fits_model(control_net, diffusion_model) -> None:
+    """Before the first step: a Flux ControlNet's residuals are added to the image tokens by Flux's own forward
+    (comfy.ldm.flux.model.Flux), so the model must be one, as wide as the ControlNet. Natively a model of another
+    family fails on a shape error (a UNet) or, with no control input (Chroma), samples as if there were no
+    ControlNet."""
+    control = _flux_control_model(control_net)
+    if control is None:
+        return
+    import comfy.ldm.flux.model  # noqa: PLC0415 -- there whenever a Flux ControlNet is
+
+    width = getattr(diffusion_model, "hidden_size", None)
+    if not isinstance(diffusion_model, comfy.ldm.flux.model.Flux) or width != control.hidden_size:
+        name = type(diffusion_model).__name__
+        raise ValueError(f"control_net: this Flux ControlNet (width {control.hidden_size}) does not fit the model "
+                         f"being sampled ({name}, width {width}). Fix: use a ControlNet made for the checkpoint's "
+                         f"family (a Flux.1 ControlNet with a Flux.1 dev/schnell model).")
+
+
 class VideoControl(comfy.controlnet.ControlBase):
     """A ComfyUI control object (what ControlNetApplyAdvanced puts into conditioning) that gives frame k hint k.
 
@@ -231,6 +296,7 @@ class VideoControl(comfy.controlnet.ControlBase):
                  canny_low: int = CANNY_LOW, canny_high: int = CANNY_HIGH, frame_mismatch: str = MISMATCH_ERROR):
         super().__init__()
         check_control_net(control_net)
+        check_control_vae(control_net, vae)
         if preprocessor not in PREPROCESSORS:
             raise ValueError(f"preprocessor must be one of {PREPROCESSORS}, got {preprocessor!r}")
         if frame_mismatch not in MISMATCH_MODES:
@@ -267,6 +333,7 @@ class VideoControl(comfy.controlnet.ControlBase):
         return c
 
     def pre_run(self, model, percent_to_timestep_function):
+        check_control_fits_model(self.control_net, getattr(model, "diffusion_model", None))
         super().pre_run(model, percent_to_timestep_function)
         self.inner.pre_run(model, percent_to_timestep_function)
 
@@ -298,7 +365,8 @@ class VideoControl(comfy.controlnet.ControlBase):
             transformer_options.setdefault(DEFERRED_CONTROLS_KEY, []).append(deferred)
             return prev
         control = self.evaluate(x_noisy, t, cond, indices, transformer_options)
-        return self.inner.control_merge(control, prev, output_dtype=None)
+        # evaluate applied the strength already: control_merge would apply it a second time (strength squared)
+        return add_controls(control, prev)
 
     # the work ------------------------------------------------------------------------------------------------
     def prepared_hints(self, x_noisy: torch.Tensor) -> torch.Tensor:
@@ -370,10 +438,11 @@ class VideoControl(comfy.controlnet.ControlBase):
         if supports_transformer_options(model):
             control = control_net_forward(model, x, hint, timestep, context, transformer_options, **extra)
         else:
-            if not self._warned:
+            if not self._warned:  # documented behaviour (module docstring), said once per control
                 self._warned = True
-                log.warning("t2v-zero VideoControlNetApply: cross-frame attention cannot act inside a %s control "
-                            "model; each frame still gets its own control image.", type(model).__name__)
+                log.info("t2v-zero VideoControlNetApply: cross-frame attention acts in the main model, not inside "
+                         "this %s control model (its forward takes no attention patches); each frame still gets "
+                         "its own control image.", type(model).__name__)
             control = model(x=x, hint=hint, timesteps=timestep, context=context, **extra)
         return inner.control_merge(control, None, output_dtype=None)
 

@@ -22,14 +22,17 @@ class VideoControlNetApply(io.ComfyNode):
             description=(
                 "Applies a ControlNet to a video: frame k follows control image k (pose skeleton, depth map, "
                 "edges...), also when frame chunks or context windows hand the model a part of the video (core "
-                "Apply ControlNet would give every part the first images). Cross-frame attention acts inside the "
-                "ControlNet too, as in the paper. " + RECIPE),
+                "Apply ControlNet would give every part the first images). Takes SD1.5 / SDXL ControlNets and Flux.1 "
+                "ControlNets (XLabs, MistoLine, InstantX incl. Union). Cross-frame attention acts inside SD1.5 / SDXL "
+                "ControlNets too, as in the paper; a Flux ControlNet runs each frame on its own (ComfyUI passes it "
+                "no attention patches) and the Flux model itself attends across frames. " + RECIPE),
             inputs=[
                 io.Conditioning.Input("positive", tooltip="The prompt's conditioning (CLIPTextEncode)."),
                 io.Conditioning.Input("negative", tooltip="The negative prompt's conditioning (CLIPTextEncode)."),
                 io.ControlNet.Input("control_net", tooltip="A ControlNet model from Load ControlNet Model, made for "
                                     "the checkpoint's family (SD1.5: control_v11p_sd15_canny / _openpose, "
-                                    "control_v11f1p_sd15_depth)."),
+                                    "control_v11f1p_sd15_depth; Flux.1: XLabs, MistoLine, InstantX / Union, the "
+                                    "union one through Set Union ControlNet Type if wanted)."),
                 io.Image.Input("images", tooltip="The control frames, one per output frame, in order (e.g. Load Video "
                                "-> Get Video Components). Any size: they are resized to the latent's size (x8) and "
                                "centre-cropped, as core Apply ControlNet does. A single image steers every frame."),
@@ -57,8 +60,9 @@ class VideoControlNetApply(io.ComfyNode):
                                        "loop). stride: the images are spread evenly over the video (every n-th image "
                                        "when there are more; each held for several frames when there are fewer)."),
                 io.Vae.Input("vae", optional=True,
-                             tooltip="Only for ControlNets that work in latent space (some SD3/Flux ones); SD1.5 and "
-                                     "SDXL ControlNets do not need it."),
+                             tooltip="Required by ControlNets that work in latent space (InstantX Flux ControlNets, "
+                                     "Union included; SD3's): the checkpoint's VAE (Flux: ae.safetensors). SD1.5, "
+                                     "SDXL, XLabs and MistoLine Flux ControlNets do not use it."),
             ],
             outputs=[
                 io.Conditioning.Output(display_name="positive",

@@ -303,6 +303,21 @@ def test_strength_range_and_chaining_with_a_core_controlnet(control_net):
     assert run_control(late, x, options, sigma=0.1) is not None
 
 
+@pytest.mark.parametrize("strength", [0.5, 1.0, 1.7])
+def test_strength_scales_the_control_as_core_does(control_net, strength):
+    """One control image at strength s gives what core Apply ControlNet gives at s (before the fix the strength was
+    applied twice: 0.5 acted as 0.25)."""
+    hint = frames(1)
+    x = torch.randn((4, 4, LATENT, LATENT), generator=torch.Generator().manual_seed(3))
+    options = {"cond_or_uncond": [1, 0]}
+    ours = run_control(VideoControl(control_net, hint, strength=strength), x, options)
+    core = run_control(control_net.copy().set_cond_hint(hint, strength), x, options)
+    pairs = [(a, b) for name in core for a, b in zip(ours[name], core[name], strict=True) if b is not None]
+    assert pairs
+    for a, b in pairs:
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_mismatch_stops_sampling_with_the_fix(tiny, control_net):
     with pytest.raises(ValueError, match="5 control images for a video of 6 frames.*Fix"):
         video(tiny, VideoControl(control_net, frames(5)), 6, steps=2)
