@@ -26,7 +26,8 @@ test: host browser packs
 serve: host
 	cd $(HOST)/ComfyUI && $(PY) main.py --cpu --listen 127.0.0.1 --port $${PORT:-8188}
 
-bench: host
+bench: host  # matplotlib draws the figures: a bench-only requirement
+	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/bench.py --quick
 
 clean-host:

@@ -19,6 +19,9 @@ executor runs prompts; a ratio is the median of the per-run ratios (each pair ti
 range. The last line printed is one JSON object.
 Usage: python bench/bench.py [--quick] [--model tiny|mid|full] [--runs N] [--long-steps N]
                              [--parts timing,long,memory,tome] [--tome RATIO]
+       python bench/bench.py --replot bench/scaling.json   (redraws bench/scaling.png from the saved data)
+The memory part draws bench/scaling.png with matplotlib, a bench-only dependency (not the pack's):
+  .host/venv/bin/python -m pip install -r bench/requirements.txt
 """
 from __future__ import annotations
 
@@ -358,27 +361,63 @@ def spread(values: list[float]) -> float:
     return (max(values) - min(values)) / statistics.median(values)
 
 
-def plot(path: Path, frame_counts, seconds_per_frame, peaks, title_suffix: str):
-    """A small PNG: time per frame and peak memory against frame count (Pillow; no plotting library needed)."""
-    from PIL import Image, ImageDraw
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display). matplotlib is a bench/docs-only dependency
+    (bench/requirements.txt), never one of the pack's: imported here, when a figure is drawn, and nowhere else."""
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ImportError(f"matplotlib is needed to draw the bench figures and is not installed for this Python. "
+                          f"Fix: {sys.executable} -m pip install -r {REPO / 'bench' / 'requirements.txt'} "
+                          f"(or pass --plot '' to skip the figure).") from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-    img = Image.new("RGB", (640, 320), "white")
-    draw = ImageDraw.Draw(img)
-    panels = [("seconds per frame", seconds_per_frame, (20, 20)), ("peak memory (MiB)", [p / 2**20 for p in peaks], (330, 20))]
-    for title, values, (x0, y0) in panels:
-        draw.rectangle([x0, y0, x0 + 290, y0 + 250], outline="black")
-        draw.text((x0 + 8, y0 + 6), title + " vs frames (chunks of 8)", fill="black")
-        top = max(values) * 1.15 or 1.0
-        points = []
-        for i, (f, v) in enumerate(zip(frame_counts, values)):
-            x = x0 + 40 + i * (220 / max(1, len(values) - 1))
-            y = y0 + 230 - (v / top) * 190
-            points.append((x, y))
-            draw.text((x - 8, y0 + 234), str(f), fill="black")
-            draw.text((x - 10, y - 16), f"{v:.3g}", fill="blue")
-        draw.line(points, fill="blue", width=2)
-    draw.text((20, 296), title_suffix, fill="black")
-    img.save(path)
+    return plt
+
+
+PLOT_KEYS = ("model", "latent_size", "long_steps", "chunk", "device", "peak_memory_measure", "chunked_D")
+
+
+def plot_data(result: dict) -> dict:
+    """What bench/scaling.png shows, from a run's JSON (the memory part's chunked_D and the run's settings)."""
+    rows = sorted(result["chunked_D"].items(), key=lambda item: int(item[0]))
+    return {"frame_counts": [int(f) for f, _ in rows],
+            "seconds_per_frame": [m["seconds_per_frame"] for _, m in rows],
+            "peak_mib": [m["peak_bytes"] / 2**20 for _, m in rows],
+            "caption": f"{result['model']} UNet, latent {result['latent_size']}x{result['latent_size']}, "
+                       f"{result['long_steps']} steps, chunks of {result['chunk']}, {result['device']}; "
+                       f"peak memory: {result['peak_memory_measure']}"}
+
+
+def plot(path: Path, result: dict) -> None:
+    """Time per frame and peak memory against frame count (log2 axis), the measured points marked and labelled."""
+    plt = pyplot()
+    data = plot_data(result)
+    frames = data["frame_counts"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
+    panels = [(axes[0], data["seconds_per_frame"], "seconds per frame", "{:.3f} s"),
+              (axes[1], data["peak_mib"], "peak memory (MiB)", "{:.0f} MiB")]
+    for ax, values, ylabel, label in panels:
+        ax.plot(frames, values, color="tab:blue", linewidth=1, linestyle=":")  # a guide between points, no model
+        ax.plot(frames, values, "o", color="tab:blue", markersize=7, label="measured (one process per frame count)")
+        for f, v in zip(frames, values):
+            ax.annotate(label.format(v), (f, v), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(frames, [str(f) for f in frames])
+        ax.minorticks_off()
+        ax.set_xlim(frames[0] / 1.5, frames[-1] * 1.5)
+        ax.set_ylim(0, max(values) * 1.2)
+        ax.set_xlabel("frames in the video (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower left", fontsize=8)
+    axes[0].set_title("time per frame", fontsize=10)
+    axes[1].set_title("peak memory", fontsize=10)
+    fig.suptitle("MotionLatentSampler in chunks, against the video's length", fontsize=11)
+    fig.text(0.5, -0.02, data["caption"], ha="center", va="top", fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
 
 
 def main():
@@ -400,7 +439,11 @@ def main():
                         help="torch CPU threads (0: torch's default). On a busy machine use 1: with more, a thread "
                              "descheduled by another process stalls every parallel op (measured: 40x slower)")
     parser.add_argument("--frame-counts", default="8,32,128", help="frame counts for the chunked memory runs (D)")
-    parser.add_argument("--plot", default=str(REPO / "bench" / "scaling.png"))
+    parser.add_argument("--plot", default=str(REPO / "bench" / "scaling.png"),
+                        help="the memory part's figure ('' for none; needs matplotlib: bench/requirements.txt); its "
+                             "data is written beside it as .json")
+    parser.add_argument("--replot", metavar="JSON", default=None,
+                        help="only draw --plot from a saved run (bench/scaling.json, or a run's last line), no bench")
     parser.add_argument("--parts", default=",".join(DEFAULT_PARTS),
                         help="which comparisons to run: timing (A, B, C on --frames), long (chunk overhead and "
                              f"{LONG_FRAMES} frames against the reference's recipe), memory (D per frame count), "
@@ -411,6 +454,15 @@ def main():
     parser.add_argument("--child", choices=["timing", "long", "memory", "tome", "tome_memory"], default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.replot is not None:
+        text = Path(args.replot).read_text()
+        try:
+            result = json.loads(text)
+        except json.JSONDecodeError:  # a run's whole output: the JSON is its last line
+            result = json.loads(text.strip().splitlines()[-1])
+        plot(Path(args.plot), result)
+        print(f"{args.plot} drawn from {args.replot}")
+        return
     if args.device is None:
         import torch
 
@@ -505,14 +557,16 @@ def main():
         for f, m in zip(frame_counts, memory):
             lines.append(f"D chunks of {args.chunk}: {f:4d} frames  {m['seconds']:.2f}s  "
                          f"{m['seconds'] / f:.4f}s/frame  peak {m['peak_bytes'] / 2**20:.0f} MiB")
-        try:
-            plot(Path(args.plot), frame_counts, [m["seconds"] / f for f, m in zip(frame_counts, memory)],
-                 [m["peak_bytes"] for m in memory],
-                 f"{args.model} UNet, latent {args.size}x{args.size}, {long_steps} steps, {args.device}, "
-                 f"{result['peak_memory_measure']}")
-            result["plot"] = args.plot
-        except Exception as e:  # the figures matter more than the picture
-            result["plot_error"] = str(e)
+        if args.plot:
+            # the figure's data beside it, so that it can be redrawn (--replot) without measuring again
+            data = Path(args.plot).with_suffix(".json")
+            data.write_text(json.dumps({k: result[k] for k in PLOT_KEYS}, indent=1) + "\n")
+            try:
+                plot(Path(args.plot), result)
+                result["plot"], result["plot_data"] = args.plot, str(data)
+            except Exception as e:  # the figures matter more than the picture
+                result["plot_error"] = str(e)
+                print(f"[bench] no figure: {e}", file=sys.stderr)
     if "tome" in parts:
         tome = child(args, "tome")
         figures["tome_speedup"] = ratio(tome, "B", "T")

@@ -12,7 +12,9 @@ server alone (parts 1) against a master and one worker (parts 2, queued through 
 pinned to --threads-per-server torch threads (and the one server to the sum; a second one server to one participant's
 threads, which isolates the split from what more threads buy). Medians of --runs runs, interleaved.
 Usage: python bench/scale_out.py [--plot docs/scale-out.png] [--measure --frames 8 --size 256 --steps 10 --runs 2]
-The last line printed is one JSON object.
+The last line printed is one JSON object. The figure draws the model and the run saved in bench/scale_out_measured.json
+(--measure rewrites it) with matplotlib, a bench-only dependency (not the pack's):
+  .host/venv/bin/python -m pip install -r bench/requirements.txt
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 FRAME_COUNTS = (32, 128, 512)
 PARTICIPANTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+TICKS = (1, 2, 4, 8, 16, 32, 64)  # the figure's N ticks (log2 axes)
 ALONE, JOINT = 5, 48  # frame-steps of frame 0 alone, and of every frame, at 50 steps (t0 44, t1 47)
 
 
@@ -51,32 +54,55 @@ def model_table() -> list[dict]:
              "efficiency": round(speedup(f, n) / n, 3)} for f in FRAME_COUNTS for n in PARTICIPANTS if n <= f]
 
 
-def plot(path: Path) -> None:
-    """Speed-up and efficiency against participants (log2 axis), one line per frame count (Pillow only)."""
-    import math
+def plot(path: Path, measured: dict | None = None) -> None:
+    """Speed-up and efficiency against participants N (log2 axis): the work model's lines, one per frame count, and
+    the measured run (``measured``: --measure's result) as points apart from them, beside the model's value there."""
+    from bench import pyplot
 
-    from PIL import Image, ImageDraw
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    colours = {32: "tab:red", 128: "tab:blue", 512: "tab:green"}
+    for ax, per_participant in ((axes[0], False), (axes[1], True)):
+        def shown(x: float, n: int) -> float:  # speed-up, or efficiency on the right
+            return x / n if per_participant else x
 
-    img = Image.new("RGB", (720, 340), "white")
-    draw = ImageDraw.Draw(img)
-    colours = {32: (200, 60, 40), 128: (40, 120, 200), 512: (40, 160, 80)}
-    panels = [("speed-up vs participants N", lambda f, n: speedup(f, n), 64.0, (20, 20)),
-              ("efficiency (speed-up / N)", lambda f, n: speedup(f, n) / n, 1.0, (370, 20))]
-    for title, value, top, (x0, y0) in panels:
-        draw.rectangle([x0, y0, x0 + 330, y0 + 270], outline="black")
-        draw.text((x0 + 8, y0 + 6), title, fill="black")
-        for n in (1, 4, 16, 64):
-            x = x0 + 30 + math.log2(n) / 6 * 280
-            draw.text((x - 6, y0 + 254), str(n), fill="black")
-        draw.text((x0 + 4, y0 + 24), f"{top:g}", fill="black")
         for f, colour in colours.items():
-            points = [(x0 + 30 + math.log2(n) / 6 * 280, y0 + 245 - value(f, n) / top * 210)
-                      for n in PARTICIPANTS if n <= f]
-            draw.line(points, fill=colour, width=2)
-            draw.text((points[-1][0] - 60, points[-1][1] - 14), f"F={f}", fill=colour)
-    draw.text((20, 316), "work model: 5 + 48 F on one machine, 5 + 48 (F/N + 1) per part (50 steps); "
-                         "docs: README, Scale out", fill="black")
-    img.save(path)
+            ns = [n for n in PARTICIPANTS if n <= f]
+            ax.plot(ns, [shown(speedup(f, n), n) for n in ns], color=colour, linewidth=1.8,
+                    label=f"work model, F = {f} frames")
+        if measured is not None:
+            f, n = measured["frames"], 2
+            ax.plot([n], [shown(speedup(f, n), n)], "o", markerfacecolor="none", color="black", markersize=8,
+                    label=f"work model, F = {f} (the measured run's)")
+            got = shown(measured["speedup_2_same_threads_per_process"], n)
+            ax.plot([n], [got], "D", color="tab:orange", markersize=7,
+                    label=f"measured, F = {f}: master + 1 worker (CPU)")
+            ax.annotate(f"{got:.2f} measured\n{shown(speedup(f, n), n):.2f} model", (n, got),
+                        textcoords="offset points", xytext=(10, -6), ha="left", va="top", fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(TICKS, [str(n) for n in TICKS])
+        ax.minorticks_off()
+        ax.set_xlabel("participants N (machines or GPUs; log scale)")
+        ax.grid(True, alpha=0.3)
+    axes[0].plot([1, 64], [1, 64], color="grey", linestyle="--", linewidth=1, label="ideal (speed-up = N)")
+    axes[0].set_yscale("log", base=2)
+    axes[0].set_yticks(TICKS, [str(n) for n in TICKS])
+    axes[0].minorticks_off()
+    axes[0].set_ylabel("speed-up (log scale)")
+    axes[1].set_ylabel("efficiency (speed-up / N)")
+    axes[1].set_ylim(0, 1.05)
+    axes[0].legend(fontsize=8, loc="upper left")
+    axes[1].legend(fontsize=8, loc="lower left")
+    fig.suptitle("One video in N parts: work model (50 steps) and a measured run", fontsize=11)
+    note = ("work model: 5 + 48 F UNet frame-steps on one machine, 5 + 48 (frames + 1) per part; done when the slowest "
+            "part is (README, Scale out)")
+    if measured is not None:
+        note += (f"\nmeasured: {measured['frames']} frames, {measured['size']}x{measured['size']}, "
+                 f"{measured['steps']} steps, tiny checkpoint; one server against master + worker with the same "
+                 f"torch threads per process ({measured['threads']['each_of_master_and_worker']})")
+    fig.text(0.5, -0.02, note, ha="center", va="top", fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
 
 
 def measure(args) -> dict:
@@ -146,7 +172,10 @@ def measure(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--plot", default=str(REPO / "docs" / "scale-out.png"))
+    parser.add_argument("--plot", default=str(REPO / "docs" / "scale-out.png"),
+                        help="the figure ('' for none; needs matplotlib: bench/requirements.txt)")
+    parser.add_argument("--measured", default=str(REPO / "bench" / "scale_out_measured.json"),
+                        help="the measured run drawn on the figure; --measure writes its result there")
     parser.add_argument("--measure", action="store_true", help="also time one server against master + worker")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=256, help="pixels (square)")
@@ -154,23 +183,32 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--threads-per-server", type=int, default=1)
     args = parser.parse_args()
-    from bench import bootstrap  # the pack as the package t2vz, the host's ComfyUI importable
+    from bench import bootstrap, pyplot  # the pack as the package t2vz, the host's ComfyUI importable
 
+    if args.plot:
+        try:
+            pyplot()  # before a long --measure, not after it
+        except ImportError as e:
+            raise SystemExit(str(e)) from e
     bootstrap("cpu")
     table = model_table()
     print(f"{'frames':>6} {'N':>3} {'speed-up':>9} {'efficiency':>10}")
     for row in table:
         print(f"{row['frames']:>6} {row['participants']:>3} {row['speedup']:>9.2f} {row['efficiency']:>10.3f}")
-    plot(Path(args.plot))
-    result = {"model": table, "plot": args.plot}
+    result = {"model": table}
+    measured = json.loads(Path(args.measured).read_text()) if Path(args.measured).is_file() else None
     if args.measure:
-        result["measured"] = measure(args)
+        result["measured"] = measured = measure(args)
+        Path(args.measured).write_text(json.dumps(measured, indent=1) + "\n")
         m = result["measured"]
         print(f"one server ({m['threads']['one_server']} threads) {m['seconds']['one_server']:.1f}s, master + worker "
               f"({m['threads']['each_of_master_and_worker']} thread each) {m['seconds']['master_and_worker']:.1f}s: "
               f"speed-up {m['speedup_2']:.2f} (per-run {m['speedup_2_range'][0]:.2f}..{m['speedup_2_range'][1]:.2f}; "
               f"work model {m['model_speedup_2']:.2f}); against one server with one participant's threads "
               f"({m['seconds']['one_server_same_threads']:.1f}s): {m['speedup_2_same_threads_per_process']:.2f}")
+    if args.plot:
+        plot(Path(args.plot), measured)
+        result["plot"] = args.plot
     print(json.dumps(result))
 
 

@@ -12,7 +12,7 @@ from comfy_api.latest import io, ui
 from ..motion.camera import INTERPOLATIONS, SYNTAX, Camera, ConstantMotion, camera_path
 from ..motion.preview import PREVIEW_SIDE, fit_image, grid_pattern, preview_frames, preview_size
 from ..motion.sampler import NOISE_MOTION
-from .video_encode import save_video
+from ..motion.video_file import save_video
 
 log = logging.getLogger("t2v-zero")
 

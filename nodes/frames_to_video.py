@@ -1,10 +1,12 @@
-"""FramesToVideo: IMAGE frames -> an .mp4/.webm/.gif/.webp file with a preview in the stock frontend."""
+"""FramesToVideo: IMAGE frames -> an .mp4/.webm/.gif/.webp file with a preview in the stock frontend. The node is
+its schema, the preview and the VIDEO output; the encoding itself is motion/video_file.py."""
 from __future__ import annotations
 
 import torch
 from comfy_api.latest import InputImpl, Types, io, ui
 
-from .video_encode import FORMATS, QUALITY_MAX, SavedVideo, frame_order, rate_fraction, save_video, workflow_metadata
+from ..motion.video_file import (FORMATS, QUALITY_MAX, SavedVideo, frame_order, rate_fraction, save_video,
+                                 workflow_metadata)
 
 
 class FramesToVideo(io.ComfyNode):

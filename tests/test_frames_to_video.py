@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from t2vz.nodes import video_encode
+from t2vz.motion import video_file
+from t2vz.motion.video_file import frame_order, pad_to_even, save_video, webp_quality
 from t2vz.nodes.frames_to_video import FramesToVideo
-from t2vz.nodes.video_encode import frame_order, pad_to_even, save_video, webp_quality
 
 N, H, W = 6, 33, 47  # odd sizes on purpose
 PROMPT = {"1": {"class_type": "EmptyImage", "inputs": {}}}
@@ -131,7 +131,7 @@ def test_frames_are_converted_and_encoded_one_at_a_time(folders, monkeypatch, fo
     import weakref
 
     alive, converted = [], []
-    real = video_encode.to_uint8
+    real = video_file.to_uint8
 
     def tracking(frame):
         alive[:] = [ref for ref in alive if ref() is not None]
@@ -141,7 +141,7 @@ def test_frames_are_converted_and_encoded_one_at_a_time(folders, monkeypatch, fo
         converted.append(1)
         return out
 
-    monkeypatch.setattr(video_encode, "to_uint8", tracking)
+    monkeypatch.setattr(video_file, "to_uint8", tracking)
     out = run(synthetic_frames(12, 40, 64), format=format, pingpong=True)  # 12 distinct frames (webp merges repeats)
     assert len(converted) == 22 and len(decode(out.args[0])[0]) == 22
 

@@ -181,7 +181,7 @@ def encode(images: torch.Tensor, path: str, fmt: VideoFormat, frame_rate: float,
     height, width = images.shape[1], images.shape[2]
     if fmt.pix_fmt == "yuv420p" and (height % 2 or width % 2):
         log.info("T2V-Zero FramesToVideo: %dx%d frames padded to %dx%d (yuv420p needs even sizes; the last "
-                     "column/row is repeated).", width, height, width + width % 2, height + height % 2)
+                 "column/row is repeated).", width, height, width + width % 2, height + height % 2)
         width, height = width + width % 2, height + height % 2
     options = {}
     if fmt.name == "mp4":
