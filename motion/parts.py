@@ -47,6 +47,12 @@ class Part:
         return f"part {self.index} of {self.count} (frames {self.start}{last} of {self.frames})"
 
 
+DELEGATE_FIX = (" A master that only delegates (ComfyUI-Distributed's delegate-only mode: 'Master orchestrator "
+                "only' in its panel) makes no part, and Distributed Seed numbers its workers from 1: there link "
+                "Distributed Value into part instead, its fields set to 0 for worker 1, 1 for worker 2 and so on, and "
+                "set parts to the number of workers.")
+"""The way out for a master in delegate-only mode, added to the errors that setup ends in."""
+
 LATENT_FRAMES = "the latent's batch (EmptyLatentImage's batch_size)"
 """Where a video's frame count comes from, for errors: the samplers' latent batch, unless the caller says else."""
 
@@ -63,7 +69,8 @@ def video_part(frames: int, index: int, count: int, frames_from: str = LATENT_FR
     if not 0 <= index < count:
         raise ValueError(f"part {index} is outside the {count} parts (valid: 0 to {count - 1}). Fix: set part from 0 "
                          f"to parts - 1 (with ComfyUI-Distributed: link Distributed Seed with seed 0, which gives "
-                         f"the master 0 and worker k k; parts = the master + the workers).")
+                         f"the master 0 and worker k k; parts = the master + the workers)."
+                         f"{DELEGATE_FIX if index == count else ''}")
     rows = frames + count - 1  # the joint passes' rows: each part's frames, and frame 0 again in parts 1..N-1
 
     def start(i):  # row bounds i * rows // count, less the frame-0 rows of the parts before
@@ -159,7 +166,8 @@ def join_parts(images: torch.Tensor) -> torch.Tensor:
                          f"(received parts {sorted(got)}). The machine computing it sent no frames: a worker that "
                          f"was offline when the job was queued (the others then compute the first parts), stopped "
                          f"or failed (see its log). Fix: start the worker and run again, or set parts to the number "
-                         f"of machines that take part (the master and the enabled workers). No video was written.")
+                         f"of machines that take part (the master and the enabled workers). No video was written."
+                         f"{DELEGATE_FIX if 0 in [p.index for p in missing] else ''}")
     if got != list(range(count)):
         raise ValueError(f"the parts arrived as {got}, not once each in order 0..{count - 1}. Fix: give every "
                          f"participant its own part (Distributed Seed set to 0 and 'fixed' into part).")

@@ -33,9 +33,13 @@ def distributed_server(host: Path, workdir: Path, model_dirs: dict, env: dict | 
 
 
 class Cluster:
-    """A master and ``workers`` workers (ids w1, w2, ...), in the master's worker list in that order."""
+    """A master and ``workers`` workers (ids w1, w2, ...), in the master's worker list in that order.
+    ``delegate_master``: the master only coordinates (the panel's "Master orchestrator only", the setting
+    master_delegate_only): it runs no part of the workflow before the collector, only the collector and what follows."""
 
-    def __init__(self, host: Path, root: Path, model_dirs: dict, workers: int = 2, timeout_seconds: int = 10):
+    def __init__(self, host: Path, root: Path, model_dirs: dict, workers: int = 2, timeout_seconds: int = 10,
+                 delegate_master: bool = False):
+        self.delegate_master = delegate_master
         self.workers = {f"w{k + 1}": distributed_server(host, root / f"w{k + 1}", model_dirs,
                                                         {**THREADS, "COMFYUI_IS_WORKER": "1"}) for k in range(workers)}
         self.master = distributed_server(host, root / "master", model_dirs, THREADS)
@@ -45,7 +49,7 @@ class Cluster:
                               for wid, server in self.workers.items()],
                   # a quiet worker is dropped after timeout_seconds (then probed: a busy one is waited for)
                   "settings": {"worker_timeout_seconds": timeout_seconds, "websocket_orchestration": False,
-                               "master_delegate_only": False, "auto_launch_workers": False,
+                               "master_delegate_only": delegate_master, "auto_launch_workers": False,
                                "stop_workers_on_master_exit": False, "debug": True}}
         (root / "master" / "custom_nodes" / "ComfyUI-Distributed" / "gpu_config.json").write_text(json.dumps(config))
 

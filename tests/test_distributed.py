@@ -7,6 +7,7 @@ a worker that is down or dies must end in the master's clear error, with no vide
 themselves is tested in-process (tests/test_parts.py)."""
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -165,3 +166,71 @@ def test_a_worker_killed_during_the_run_ends_in_a_clear_error_and_no_video(clust
         worker.start()
     assert "part 1 of 3 (frames 3-4 of 7) did not arrive" in str(err.value), err.value
     assert not videos(cluster.master, "killed")
+
+
+# --- a master that only delegates ------------------------------------------------------------------------------------
+#
+# ComfyUI-Distributed's delegate-only mode (the panel's "Master orchestrator only", setting master_delegate_only): the
+# master runs only the collector and what follows it (Join Video Parts, Frames To Video), fed an empty image batch;
+# the workers run everything before. Distributed Seed then gives worker k the part k, 1..N: nobody makes part 0. With
+# Distributed Value into part (worker k's value k - 1) and parts = the workers, the video is the one-machine video.
+
+
+def delegated_prompt(parts: int, prefix: str, steps: int = 4) -> dict:
+    """video_prompt with Distributed Value in place of Distributed Seed, as the panel saves it for an INT input: the
+    master's default_value, then worker k's value under key "k" (here k - 1: the workers make parts 0..N-1)."""
+    prompt = video_prompt(parts=parts, prefix=prefix, steps=steps)
+    values = {"_type": "INT", **{str(k + 1): str(k) for k in range(parts)}}
+    prompt["5"] = {"class_type": "DistributedValue", "inputs": {"default_value": "0",
+                                                                "worker_values": json.dumps(values)}}
+    return prompt
+
+
+@pytest.fixture(scope="module")
+def delegate_cluster(tmp_path_factory, tiny_checkpoint_path):
+    from conftest import HOST
+
+    cluster = Cluster(HOST, tmp_path_factory.mktemp("delegate-cluster"), {"checkpoints": tiny_checkpoint_path.parent},
+                      delegate_master=True)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def test_a_delegate_only_master_and_two_workers_with_distributed_value_make_the_one_machine_video(delegate_cluster):
+    """parts 2 over the two workers (4 + 3 frames); the master only collects, joins and writes the video."""
+    master = delegate_cluster.master
+    one = frames_of(master, master.run(delegated_prompt(parts=1, prefix="one")))
+    queued = delegate_cluster.queue(delegated_prompt(parts=2, prefix="delegated"))
+    assert queued["worker_count"] == 2, queued
+    entry = master.wait(queued["prompt_id"])
+    ran = {node["class_type"] for node in entry["prompt"][2].values()}  # the prompt the master itself executed
+    assert "MotionLatentSampler" not in ran and "DistributedEmptyImage" in ran, ran  # it made no part
+    two = frames_of(master, entry)
+    assert len(one) == len(two) == 7
+    assert max(np.abs(a - b).max() for a, b in zip(one, two)) <= 1
+    assert max(np.abs(a - one[0]).max() for a in one[1:]) > 0  # a video, not one picture seven times
+    for wid, worker in delegate_cluster.workers.items():  # each worker made its part: 0 on w1, 1 on w2
+        made = [e for e in worker.get("/history").values() if e.get("status", {}).get("status_str") == "success"
+                and any(n["class_type"] == "MotionLatentSampler" for n in e["prompt"][2].values())]
+        assert made, wid
+    (video,) = videos(master, "delegated")
+    import av
+
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 7
+
+
+def test_distributed_seed_under_a_delegate_only_master_ends_in_an_error_that_names_the_fix(delegate_cluster):
+    """The master-participating workflow as it is (Distributed Seed) with parts = the workers: w1 makes part 1, w2's
+    part 2 of 2 is refused; Join Video Parts names the missing part 0 and the way out, and no video is written."""
+    queued = delegate_cluster.queue(video_prompt(parts=2, prefix="seeded"))
+    with pytest.raises(PromptError) as err:
+        delegate_cluster.master.wait(queued["prompt_id"], timeout=300)
+    message = str(err.value)
+    assert "part 0 of 2 (frames 0-3 of 7) did not arrive" in message and "received parts [1]" in message, message
+    assert "delegate-only" in message and "Distributed Value" in message, message
+    refused = json.dumps(list(delegate_cluster.workers["w2"].get("/history").values()))
+    assert "part 2 is outside the 2 parts" in refused and "Distributed Value" in refused
+    assert not videos(delegate_cluster.master, "seeded")
+    assert delegate_cluster.master.alive()
