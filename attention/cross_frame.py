@@ -135,9 +135,12 @@ class CrossFrameAttention:
         so with_cross_frame refuses first+previous there."""
         self.reached += 1
         layer = ("dit", extra_options.get("block_type"), extra_options.get("block_index"))
+        own = reference_token_count(extra_options)
         if self.anchor == ANCHOR_FIRST:
             swapped = self.cross_frame_states(k, v, extra_options, layer)
-            return {} if swapped is None else {"k": swapped[0], "v": swapped[1]}
+            if swapped is None:
+                return {}
+            return {"k": keep_own_tokens(swapped[0], k, own), "v": keep_own_tokens(swapped[1], v, own)}
         if attn_mask is not None:
             raise ValueError("cross-frame attention: anchor 'first+previous' cannot extend this model's attention "
                              "mask to the doubled keys. Fix: set the Cross-Frame Attention node's anchor input to "
@@ -149,7 +152,8 @@ class CrossFrameAttention:
         swapped = self.cross_frame_states(k, v, extra_options, layer)
         if swapped is None:
             return {"q": q, "k": k, "pe": None}
-        return {"q": q, "k": swapped[0], "v": swapped[1], "pe": None}
+        return {"q": q, "k": keep_own_tokens(swapped[0], k, own), "v": keep_own_tokens(swapped[1], v, own),
+                "pe": None}
 
     def cross_frame_states(self, context, value, extra_options, layer, tokens_dim: int = -2,
                            value_tokens_dim: int | None = None):
@@ -252,6 +256,30 @@ class CrossFrameAttention:
             context = torch.stack([s[0] for s in cached]).to(ctx)
             return context, context if val is ctx else torch.stack([s[1] for s in cached]).to(val)
         return ctx[:, pos], val[:, pos]  # no predecessor at hand (window edge): the frame itself stands in
+
+
+REFERENCE_TOKENS_KEY = "reference_image_num_tokens"
+"""transformer_options key: how many tokens each reference image (Flux.1 Kontext's, Qwen-Image-Edit's ReferenceLatent)
+appends to the image tokens of every frame (comfy/ldm/flux/model.py, qwen_image/model.py). They come last."""
+
+
+def reference_token_count(options: dict) -> int:
+    return int(sum(options.get(REFERENCE_TOKENS_KEY) or ()))
+
+
+def keep_own_tokens(swapped: torch.Tensor, own: torch.Tensor, count: int) -> torch.Tensor:
+    """``swapped`` (keys or values read from the anchor, first+previous: followed by the predecessor's) with the
+    anchor's last ``count`` tokens put back to the frame's own: a frame's reference tokens are its input (its source
+    frame, as Instruct-Pix2Pix's concatenated frame is), and reading frame 0's would make every frame frame 0's edit.
+    The predecessor's block stays whole. Tokens are dim -2 ((batch, heads, tokens, head_dim), the DiT attn1 patch's
+    layout)."""
+    if count <= 0:
+        return swapped
+    if swapped.untyped_storage().data_ptr() == own.untyped_storage().data_ptr():
+        swapped = swapped.clone()  # a lone frame 0's rows are a view of its own: never write into the caller's
+    length = own.shape[-2]
+    swapped[..., length - count:length, :] = own[..., length - count:, :]
+    return swapped
 
 
 def _same_view(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -83,7 +83,8 @@ def select_frames(images: torch.Tensor, start: int = 0, end: int = -1, every_nth
 
 def fit_frames(images: torch.Tensor, multiple: int = 8) -> torch.Tensor:
     """The frames resized (bilinear) to the nearest multiple of ``multiple`` in each side, with a warning when that
-    changes them: the VAE and UNet need it (core's InstructPixToPixConditioning crops instead, losing the edges)."""
+    changes them: the VAE and the model need it (core's InstructPixToPixConditioning crops instead, losing the
+    edges; a DiT would pad the latent but not its reference)."""
     import comfy.utils  # noqa: PLC0415
 
     height, width = images.shape[1:3]
@@ -91,8 +92,8 @@ def fit_frames(images: torch.Tensor, multiple: int = 8) -> torch.Tensor:
     new_w = max(multiple, int(round(width / multiple)) * multiple)
     if (new_h, new_w) == (height, width):
         return images
-    log.warning("t2v-zero InstructPix2PixVideo: frames are %dx%d (width x height), not a multiple of %d; resized to "
-                "%dx%d.", width, height, multiple, new_w, new_h)
+    log.warning("t2v-zero video edit: frames are %dx%d (width x height), not a multiple of %d; resized to %dx%d.",
+                width, height, multiple, new_w, new_h)
     resized = comfy.utils.common_upscale(images.movedim(-1, 1), new_w, new_h, "bilinear", "disabled")
     return resized.movedim(1, -1).clamp(0.0, 1.0)
 
@@ -206,26 +207,39 @@ def edit_video(model, positive, negative, image_latent: torch.Tensor, seed: int,
     part: one part of the video (motion/parts.py): ``image_latent`` then holds the frames ``part.rows`` (frame 0, the
     anchor, and the part's), and the part's edited frames come back, as the whole video's run edits them.
     """
-    import comfy.model_management  # noqa: PLC0415
-
-    if noise_mode not in IP2P_NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {IP2P_NOISE_MODES}, got {noise_mode!r}")
     check_ip2p_model(model)
-    check_latent(image_latent)
-    part = part or video_part(image_latent.shape[0], 0, 1)
-    if image_latent.shape[0] != len(part.rows):
-        raise ValueError(f"{part.describe()} needs the latents of frames {part.rows}, got {image_latent.shape[0]}")
-    check_part_anchor(model, part)
-    sampler = joint_sampler(sampler_for(sampler_name, noise_mode), sampler_name, noise_mode, part)
+    part, sampler = edit_setup(model, image_latent, sampler_name, noise_mode, part)
     guider = ip2p_guider(video_model(model, frames_per_chunk, part), positive, negative, image_latent, text_guidance,
                          image_guidance)
-    latent = torch.zeros_like(image_latent)  # IP2P starts from pure noise (core: an empty latent)
+    return sample_edit(guider, sampler, image_latent, seed, sigmas, noise_mode, part, progress)
+
+
+def edit_setup(model, sources: torch.Tensor, sampler_name: str, noise_mode: str, part: Part | None):
+    """(part, sampler) of an edit of the frames whose latents are ``sources``, after checking them: the whole video
+    when ``part`` is None."""
+    if noise_mode not in IP2P_NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {IP2P_NOISE_MODES}, got {noise_mode!r}")
+    check_latent(sources)
+    part = part or video_part(sources.shape[0], 0, 1)
+    if sources.shape[0] != len(part.rows):
+        raise ValueError(f"{part.describe()} needs the latents of frames {part.rows}, got {sources.shape[0]}")
+    check_part_anchor(model, part)
+    return part, joint_sampler(sampler_for(sampler_name, noise_mode), sampler_name, noise_mode, part)
+
+
+def sample_edit(guider, sampler, sources: torch.Tensor, seed: int, sigmas: torch.Tensor, noise_mode: str,
+                part: Part, progress: Progress | None) -> torch.Tensor:
+    """The edited frames' LATENT samples (the part's own), sampled by ``guider`` from pure noise (the edit models
+    start from an empty latent), one x_T for all frames in ``shared`` mode; Cancel stops within one step."""
+    import comfy.model_management  # noqa: PLC0415
+
+    latent = torch.zeros_like(sources)
     noise, _ = initial_noise((part.frames, *latent.shape[1:]), seed, noise_mode)
     noise = noise[part.rows]
     total = sigmas.shape[-1] - 1
 
     def callback(step, x0, x, total_steps):
-        comfy.model_management.throw_exception_if_processing_interrupted()  # Cancel stops within one step
+        comfy.model_management.throw_exception_if_processing_interrupted()
         if progress is not None:
             progress(step + 1, total, x0)
 

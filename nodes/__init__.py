@@ -5,7 +5,8 @@ from .controlnet_apply import VideoControlNetApply
 from .frames_to_video import FramesToVideo
 from .ip2p_video import InstructPix2PixVideo
 from .motion_sampler import MotionLatentSampler
+from .video_edit import ReferenceEditVideo
 from .video_parts import DecodeVideoPart, JoinVideoParts
 
 NODES = [MotionLatentSampler, CrossFrameAttentionPatch, FramesToVideo, InstructPix2PixVideo, VideoControlNetApply,
-         CameraPath, MotionPreview, DecodeVideoPart, JoinVideoParts]
+         CameraPath, MotionPreview, DecodeVideoPart, JoinVideoParts, ReferenceEditVideo]

@@ -4,16 +4,11 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..motion.instruct_pix2pix import (IP2P_CHECKPOINT, IP2P_NOISE_MODES, check_ip2p_model, edit_video, fit_frames,
-                                       ip2p_sigmas, select_frames)
-from ..motion.parts import video_part
+from ..motion.instruct_pix2pix import IP2P_CHECKPOINT, IP2P_NOISE_MODES, check_ip2p_model, edit_video, ip2p_sigmas
 from ..motion.sampler import NOISE_SHARED
-from ..motion.vae import VAE_CHUNK, decode_frames, encode_frames
 from .progress import progress_for
-from .video_parts import part_inputs, part_latent
-
-SELECTED_FRAMES = "the frames start_frame..end_frame, every every_nth one, of the input video"
-"""What this node's frame count is, for errors about parts."""
+from .video_edit import edit_frames, edit_outputs, frame_selection_inputs
+from .video_parts import part_inputs
 
 
 class InstructPix2PixVideo(io.ComfyNode):
@@ -66,27 +61,10 @@ class InstructPix2PixVideo(io.ComfyNode):
                              tooltip="0 = all frames in one UNet call. N > 0 = N frames at a time (of each of the "
                                      "three guidance predictions): memory follows N, not the video length, and the "
                                      "result is the same. Also the VAE's batch (16 when 0). Use 8 for long videos."),
-                io.Int.Input("start_frame", default=0, min=0, max=1_000_000,
-                             tooltip="First input frame to edit (0 = the first)."),
-                io.Int.Input("end_frame", default=-1, min=-1, max=1_000_000,
-                             tooltip="Last input frame to edit, inclusive; -1 = the video's last frame."),
-                io.Int.Input("every_nth", default=1, min=1, max=1000,
-                             tooltip="Edit every n-th frame between start_frame and end_frame (2 = every other "
-                                     "frame: half the work; frame_rate out is divided by it so the duration stays)."),
-                io.Float.Input("frame_rate", default=8.0, min=0.01, max=1000.0, step=1.0, round=0.001,
-                               optional=True,
-                               tooltip="The input video's frames per second: link Get Video Components' fps. Only "
-                                       "passed on (divided by every_nth) to the frame_rate output."),
+                *frame_selection_inputs(),
                 *part_inputs(),
             ],
-            outputs=[
-                io.Latent.Output(display_name="latent", tooltip="The edited frames' latents."),
-                io.Image.Output(display_name="images", tooltip="The edited frames, decoded with the VAE (e.g. into "
-                                "Frames To Video; with parts, into Decode Video Part's images, which then needs no "
-                                "second decode)."),
-                io.Float.Output(display_name="frame_rate", tooltip="frame_rate / every_nth: the rate that keeps the "
-                                "source's duration (e.g. into Frames To Video's frame_rate)."),
-            ],
+            outputs=edit_outputs(),
         )
 
     @classmethod
@@ -94,16 +72,13 @@ class InstructPix2PixVideo(io.ComfyNode):
                 scheduler, noise_mode, frames_per_chunk, start_frame, end_frame, every_nth,
                 frame_rate=8.0, part=0, parts=1) -> io.NodeOutput:
         check_ip2p_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
-        images = select_frames(frames, start_frame, end_frame, every_nth)
-        video_frames = video_part(images.shape[0], part, parts, SELECTED_FRAMES)
-        images = fit_frames(images[video_frames.rows], vae.spacial_compression_encode())  # a part: frame 0 + its own
-        vae_chunk = frames_per_chunk if frames_per_chunk > 0 else VAE_CHUNK
-        image_latent = encode_frames(vae, images, vae_chunk)
         sigmas = ip2p_sigmas(model, steps, sampler_name, scheduler)
-        samples = edit_video(model, positive, negative, image_latent, seed, sigmas, sampler_name=sampler_name,
-                             text_guidance=text_guidance, image_guidance=image_guidance, noise_mode=noise_mode,
-                             frames_per_chunk=frames_per_chunk, progress=progress_for(model, sigmas.shape[-1] - 1),
-                             part=video_frames)
-        decoded = decode_frames(vae, samples, vae_chunk)
-        latent = part_latent({}, samples, video_frames, {"seed": seed, "steps": steps})
-        return io.NodeOutput(latent, decoded, float(frame_rate) / every_nth)
+
+        def edit(sources, video_frames):
+            return edit_video(model, positive, negative, sources, seed, sigmas, sampler_name=sampler_name,
+                              text_guidance=text_guidance, image_guidance=image_guidance, noise_mode=noise_mode,
+                              frames_per_chunk=frames_per_chunk, progress=progress_for(model, sigmas.shape[-1] - 1),
+                              part=video_frames)
+
+        return edit_frames(edit, vae, frames, start_frame, end_frame, every_nth, frame_rate, frames_per_chunk,
+                           part, parts, {"seed": seed, "steps": steps}, vae.spacial_compression_encode())

@@ -624,6 +624,21 @@ def _dit_latent_and_output(name: str, frames: int, fps: float, sampler: int, not
     return nodes, links
 
 
+def _flux_loaders(unet: str, unet_url: str) -> list:
+    """Nodes 1-3 of a Flux-family workflow, as ComfyUI's Flux examples wire them: Load Diffusion Model ``unet``,
+    DualCLIPLoader (CLIP-L + T5-XXL, type flux), Load VAE (ae.safetensors), each naming its download."""
+    return [
+        (1, "UNETLoader", (40, 60), (315, 82), {"unet_name": unet, "weight_dtype": "default"},
+         {"properties": {"models": [{"name": unet, "url": unet_url, "directory": "diffusion_models"}]}}),
+        (2, "DualCLIPLoader", (40, 180), (315, 130),
+         {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"},
+         {"properties": {"models": [{"name": n, "url": FLUX_TEXT_URL + n, "directory": "text_encoders"}
+                                    for n in (FLUX_CLIP_L, FLUX_T5)]}}),
+        (3, "VAELoader", (40, 350), (315, 58), {"vae_name": FLUX_VAE},
+         {"properties": {"models": [{"name": FLUX_VAE, "url": FLUX_VAE_URL, "directory": "vae"}]}}),
+    ]
+
+
 def flux_video(name: str, frames: int, photo: bool) -> dict:
     """Flux.1 schnell as ComfyUI's Flux examples wire it (Load Diffusion Model, DualCLIPLoader flux, Load VAE, Flux
     Guidance) into Motion Latent Sampler; ``photo``: image-to-video (Load Image -> crop -> VAE Encode -> first_frame)."""
@@ -636,14 +651,7 @@ def flux_video(name: str, frames: int, photo: bool) -> dict:
                             vae=FLUX_VAE, vae_url=FLUX_VAE_URL, image=image, frames=frames, width=DIT_WIDTH,
                             height=DIT_HEIGHT, name=name, fps=fps)
     nodes = [
-        (1, "UNETLoader", (40, 60), (315, 82), {"unet_name": FLUX_UNET, "weight_dtype": "default"},
-         {"properties": {"models": [{"name": FLUX_UNET, "url": FLUX_UNET_URL, "directory": "diffusion_models"}]}}),
-        (2, "DualCLIPLoader", (40, 180), (315, 130),
-         {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"},
-         {"properties": {"models": [{"name": n, "url": FLUX_TEXT_URL + n, "directory": "text_encoders"}
-                                    for n in (FLUX_CLIP_L, FLUX_T5)]}}),
-        (3, "VAELoader", (40, 350), (315, 58), {"vae_name": FLUX_VAE},
-         {"properties": {"models": [{"name": FLUX_VAE, "url": FLUX_VAE_URL, "directory": "vae"}]}}),
+        *_flux_loaders(FLUX_UNET, FLUX_UNET_URL),
         (4, "CLIPTextEncode", (400, 60), (400, 160), {"text": text},
          {"title": "Positive prompt", "color": "#232", "bgcolor": "#353"}),
         (5, "CLIPTextEncode", (400, 270), (400, 100), {"text": ""},
@@ -692,6 +700,75 @@ def sd35_video(name: str, frames: int) -> dict:
     nodes += more
     links += [(1, "MODEL", 7, "model"), (1, "CLIP", 4, "clip"), (1, "CLIP", 5, "clip"),
               (4, "CONDITIONING", 7, "positive"), (5, "CONDITIONING", 7, "negative"), (1, "VAE", 8, "vae")]
+    return {"nodes": nodes, "links": links}
+
+
+# --- video editing with today's editing models: Flux.1 Kontext [dev] -------------------------------------------------
+
+KONTEXT_UNET = "flux1-dev-kontext_fp8_scaled.safetensors"
+KONTEXT_UNET_URL = ("https://huggingface.co/Comfy-Org/flux1-kontext-dev_ComfyUI/resolve/main/split_files/"
+                    "diffusion_models/" + KONTEXT_UNET)
+
+KONTEXT_NOTE = """Video editing with Flux.1 Kontext [dev] and Text2Video-Zero: an instruction applied to every frame of
+your clip, the same way on every frame (no flicker).
+
+MODELS (press R in ComfyUI to refresh the lists after downloading)
+  {unet} (12 GB; Flux.1 Kontext [dev], non-commercial licence)  ->  ComfyUI/models/diffusion_models/
+    {unet_url}
+  {clip_l} and {t5} (5 GB)  ->  ComfyUI/models/text_encoders/   from  {text_url}
+  {vae} (Flux's VAE, 335 MB)  ->  ComfyUI/models/vae/
+    {vae_url}
+
+VIDEO
+Load Video: upload your clip (any format ffmpeg reads; it lands in ComfyUI/input/). Get Video Components splits it
+into frames and its frame rate. "Longer side 1024" (ImageScaleToMaxDimension) brings the frames near Kontext's
+1 megapixel; the node rounds sides to a multiple of 16. Frame selection on the node: start_frame / end_frame
+(inclusive, -1 = last) / every_nth (the frame rate out is divided by it, so the duration stays).
+
+HOW IT EDITS (Edit Video: Kontext / Qwen-Image-Edit)
+Frame k is edited with source frame k as Kontext's reference image (what Reference Latent does for one picture).
+noise_mode shared: every frame starts from the same noise, so frames differ only where the clip does.
+Cross-frame attention: every frame reads frame 0's edit (its text and image tokens) besides its own source frame,
+  so the edit looks the same on every frame.
+Instruction: phrase it as an edit, "make it a snowy winter day", "turn the car into a toy". Flux Guidance 2.5 is
+  Kontext's guidance (cfg stays 1.0; the negative is unused at cfg 1).
+steps 20, euler + simple: Kontext's usual settings. frames_per_chunk {chunk}: frames per model call (memory stays flat
+  however long the clip; 0 = all at once; the result is the same).
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 at the source's frame rate (without its audio) and
+shows it on the node."""
+
+
+def kontext_video_edit(name: str) -> dict:
+    """Load Video -> Get Video Components -> Scale (longer side 1024) -> Edit Video (Kontext) -> Frames To Video,
+    Kontext wired as ComfyUI's Kontext example (Load Diffusion Model, DualCLIPLoader flux, Load VAE, Flux Guidance,
+    Conditioning Zero Out for the unused negative)."""
+    chunk = 4
+    note = KONTEXT_NOTE.format(unet=KONTEXT_UNET, unet_url=KONTEXT_UNET_URL, clip_l=FLUX_CLIP_L, t5=FLUX_T5,
+                               text_url=FLUX_TEXT_URL, vae=FLUX_VAE, vae_url=FLUX_VAE_URL, chunk=chunk, name=name)
+    nodes = [
+        *_flux_loaders(KONTEXT_UNET, KONTEXT_UNET_URL),
+        (4, "CLIPTextEncode", (400, 60), (400, 160), {"text": "make it a snowy winter day"},
+         {"title": "Instruction", "color": "#232", "bgcolor": "#353"}),
+        (5, "FluxGuidance", (400, 270), (315, 58), {"guidance": 2.5}, {}),
+        (6, "ConditioningZeroOut", (400, 370), (315, 26), {}, {"title": "Negative (unused at cfg 1)"}),
+        (7, "LoadVideo", (40, 460), (315, 300), {"file": "video.mp4"}, {"title": "Your video"}),
+        (8, "GetVideoComponents", (400, 460), (240, 70), {}, {}),
+        (9, "ImageScaleToMaxDimension", (400, 580), (315, 82), {"upscale_method": "area", "largest_size": 1024},
+         {"title": "Longer side 1024 (about 1 megapixel)"}),
+        (10, "ReferenceEditVideo", (850, 60), (340, 560),
+         {"cfg": 1.0, "seed": 0, "steps": 20, "sampler_name": "euler", "scheduler": "simple", "noise_mode": "shared",
+          "frames_per_chunk": chunk, "start_frame": 0, "end_frame": -1, "every_nth": 1}, {}),
+        (11, "FramesToVideo", (1230, 60), (420, 560), {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (12, "Note", (-420, 60), (420, 880), {"text": note},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links = [(2, "CLIP", 4, "clip"), (4, "CONDITIONING", 5, "conditioning"), (4, "CONDITIONING", 6, "conditioning"),
+             (7, "VIDEO", 8, "video"), (8, "images", 9, "image"), (1, "MODEL", 10, "model"),
+             (5, "CONDITIONING", 10, "positive"), (6, "CONDITIONING", 10, "negative"), (3, "VAE", 10, "vae"),
+             (9, "IMAGE", 10, "frames"), (8, "fps", 10, "frame_rate"), (10, "images", 11, "images"),
+             (10, "frame_rate", 11, "frame_rate")]
     return {"nodes": nodes, "links": links}
 
 
@@ -770,6 +847,7 @@ WORKFLOWS = {
     "text-to-video-flux": lambda: flux_video("text-to-video-flux", 8, photo=False),
     "image-to-video-flux": lambda: flux_video("image-to-video-flux", 8, photo=True),
     "text-to-video-sd35": lambda: sd35_video("text-to-video-sd35", 8),
+    "video-kontext-edit": lambda: kontext_video_edit("video-kontext-edit"),
 }
 
 

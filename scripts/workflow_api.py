@@ -156,8 +156,9 @@ def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = 
     """A copy of ``prompt`` with another checkpoint and/or a smaller job (tests, the tiny demo model).
 
     width/height/frames go to EmptyLatentImage and EmptySD3LatentImage (width/height also to ImageScale), image to
-    LoadImage, steps to every sampler; frames_per_chunk is kept below the frame count so a chunked workflow still runs in more than one chunk. video goes to LoadVideo; InstructPix2PixVideo
-    edits ``frames`` frames, its loader gets ``ip2p_checkpoint``, ImageScaleToMaxDimension max(width, height).
+    LoadImage, steps to every sampler; frames_per_chunk is kept below the frame count so a chunked workflow still
+    runs in more than one chunk. video goes to LoadVideo; InstructPix2PixVideo and ReferenceEditVideo edit ``frames``
+    frames, the former's loader gets ``ip2p_checkpoint``; ImageScaleToMaxDimension gets max(width, height).
     ControlNetLoader gets ``control_net``; ImageFromBatch keeps ``frames`` frames. ``parts`` goes to the samplers'
     parts (1: the whole video on one machine, as a distributed workflow runs without workers).
     ``models`` maps a model file the workflow names (any loader: checkpoint, diffusion model, text encoder, VAE) to
@@ -195,7 +196,7 @@ def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = 
             inputs["parts"] = parts
         if kind == "ImageScaleToMaxDimension" and (width or height):
             inputs["largest_size"] = max(width or 0, height or 0)
-        if kind == "InstructPix2PixVideo":
+        if kind in ("InstructPix2PixVideo", "ReferenceEditVideo"):
             if frames:
                 inputs["end_frame"] = inputs["start_frame"] + (frames - 1) * inputs["every_nth"]
                 if inputs.get("frames_per_chunk"):

@@ -87,6 +87,9 @@ NOTE_WORDS = {
        for name, extra in (("text-to-video-flux", ()), ("image-to-video-flux", ("first_frame_strength 1.0",)))},
     "text-to-video-sd35": ("sd3.5_large_fp8_scaled.safetensors", "models/checkpoints", "Medium", "Triple CLIP Loader",
                            "steps 28, cfg 4.5", "motion_x", "t0 / t1", "frames_per_chunk", "multiples of 16"),
+    "video-kontext-edit": ("flux1-dev-kontext_fp8_scaled.safetensors", "models/diffusion_models",
+                           "models/text_encoders", "models/vae", "Load Video", "Flux Guidance 2.5", "noise_mode shared",
+                           "frames_per_chunk", "every_nth", "Cross-frame attention", "source frame k"),
     "video-instruct-pix2pix": ("instruct-pix2pix-00-22000.safetensors", "models/checkpoints", "text_guidance",
                                "image_guidance", "noise_mode", "frames_per_chunk", "every_nth", "Load Video"),
     **{f"controlnet-{kind}-video": (stock, "models/controlnet", "models/checkpoints", "SD1.5", "noise_mode shared",
@@ -161,19 +164,20 @@ def dit_models() -> dict[str, str]:
     Flux schnell and SD3 that take what ComfyUI's SD3 text encoder makes of CLIP-L alone, so both text encoder
     slots of DualCLIPLoader get the tiny CLIP-L (its type set to sd3): T5-XXL cannot exist here. Another text
     encoder than the workflow's, then, and named as such; the loaders, the sampler and the VAE are the real path."""
-    from build_workflows import FLUX_CLIP_L, FLUX_T5, FLUX_UNET, FLUX_VAE, SD35_CHECKPOINT
+    from build_workflows import FLUX_CLIP_L, FLUX_T5, FLUX_UNET, FLUX_VAE, KONTEXT_UNET, SD35_CHECKPOINT
     from tiny_dit import SD3_CHECKPOINT_NAME, TEXT_ENCODER_NAME, VAE16_NAME, tiny_dit_name
 
-    return {FLUX_UNET: tiny_dit_name("flux-schnell-encoded"), FLUX_CLIP_L: TEXT_ENCODER_NAME,
-            FLUX_T5: TEXT_ENCODER_NAME, FLUX_VAE: VAE16_NAME, SD35_CHECKPOINT: SD3_CHECKPOINT_NAME}
+    return {FLUX_UNET: tiny_dit_name("flux-schnell-encoded"), KONTEXT_UNET: tiny_dit_name("flux-dev-encoded"),
+            FLUX_CLIP_L: TEXT_ENCODER_NAME, FLUX_T5: TEXT_ENCODER_NAME, FLUX_VAE: VAE16_NAME,
+            SD35_CHECKPOINT: SD3_CHECKPOINT_NAME}
 
 
 def needs_tiny_flux(prompt: dict) -> None:
     """Skips where the prompt loads a tiny Flux and this ComfyUI cannot (0.3.75's detection: see tiny_dit.py)."""
-    from build_workflows import FLUX_UNET
+    from build_workflows import FLUX_UNET, KONTEXT_UNET
     from tiny_dit import flux_refusal
 
-    if any(node["inputs"].get("unet_name") == FLUX_UNET for node in prompt.values()) and flux_refusal():
+    if any(node["inputs"].get("unet_name") in (FLUX_UNET, KONTEXT_UNET) for node in prompt.values()) and flux_refusal():
         pytest.skip(flux_refusal())
 
 

@@ -80,6 +80,7 @@ BUILDERS = {
     "sd35-medium": lambda seed: _sd3_state(seed, x_block_self_attn=True),
     # for the shipped workflows, whose text encoders the tests stand in for with CLIP-L (ENCODED_TEXT_DIMS)
     "flux-schnell-encoded": lambda seed: _flux_state(seed, guidance=False, text_dims=ENCODED_TEXT_DIMS),
+    "flux-dev-encoded": lambda seed: _flux_state(seed, guidance=True, text_dims=ENCODED_TEXT_DIMS),  # as Kontext
     "sd3-encoded": lambda seed: _sd3_state(seed, x_block_self_attn=False, text_dims=ENCODED_TEXT_DIMS),
 }
 
@@ -168,6 +169,7 @@ def _save(state: dict, path) -> None:
 def workflow_model_folders() -> dict[str, object]:
     """Builds (once) every file the DiT workflows' tests load and returns {ComfyUI model folder: directory}."""
     tiny_dit_file("flux-schnell-encoded")
+    tiny_dit_file("flux-dev-encoded")
     _cached(models_dir() / "text_encoders" / TEXT_ENCODER_NAME, lambda tmp: _save(_text_encoder_state(1), tmp))
     _cached(models_dir() / "vae" / VAE16_NAME, lambda tmp: _save(_vae16_state(2), tmp))
 
@@ -238,8 +240,9 @@ class FrameZeroFluxProcessor:
     then the joint (text + image) keys and values of every frame are replaced by frame 0's (one conditioning chunk
     per batch; ``previous``: frame 0's and the previous frame's), then scaled dot-product attention."""
 
-    def __init__(self, previous: bool = False):
+    def __init__(self, previous: bool = False, own_tail: int = 0):
         self.previous = previous
+        self.own_tail = own_tail  # Kontext's reference tokens (the last ones): each frame keeps its own
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         import torch.nn.functional as F  # noqa: PLC0415
@@ -260,7 +263,12 @@ class FrameZeroFluxProcessor:
         if image_rotary_emb is not None:
             q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
             k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
+        own_k, own_v, length = k, v, k.shape[1]
         k, v = frame_zero_kv(k, v, self.previous, tokens_dim=1)
+        if self.own_tail:
+            k, v = k.clone(), v.clone()
+            k[:, length - self.own_tail:length] = own_k[:, length - self.own_tail:]
+            v[:, length - self.own_tail:length] = own_v[:, length - self.own_tail:]
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         out = out.transpose(1, 2).flatten(2, 3).to(q.dtype)
         if encoder_hidden_states is None:

@@ -1,0 +1,207 @@
+"""Video editing with reference-taking editing models (Flux.1 Kontext, Qwen-Image-Edit): the Edit Video node and its
+library (motion/reference_edit.py) on a tiny Flux dev loaded through ComfyUI's own loader. Kontext [dev] is the Flux
+architecture (ComfyUI's Flux model takes reference latents, whatever its weights): the tiny Flux dev stands in.
+
+The source frames are a pattern of two different latents (A, B, A, B, ...) with shared noise, so that frames with
+the same reference must come out equal and frames with different references different, in chunks and parts too."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from checks import assert_close_rel
+from test_dit_attention import models  # noqa: F401  (the module-scoped loader fixture)
+from tiny_dit import conditioning
+
+KIND = "flux-dev"
+STEPS = 4
+
+
+def sources(frames: int) -> torch.Tensor:
+    """Latents of two different source pictures, alternating: A, B, A, B, ..."""
+    generator = torch.Generator().manual_seed(5)
+    a, b = torch.randn((2, 16, 8, 8), generator=generator)
+    return torch.stack([a if k % 2 == 0 else b for k in range(frames)])
+
+
+def sigmas(model):
+    from t2vz.motion.instruct_pix2pix import ip2p_sigmas
+
+    return ip2p_sigmas(model, STEPS, "euler", "simple")
+
+
+def edit(model, source, **kwargs):
+    from t2vz.motion.reference_edit import edit_video_by_reference
+
+    return edit_video_by_reference(model, conditioning(KIND, 1), conditioning(KIND, 2), source, 7, sigmas(model),
+                                   sampler_name=kwargs.pop("sampler_name", "euler"), cfg=kwargs.pop("cfg", 1.0),
+                                   **kwargs)
+
+
+def differ(a, b, rel: float = 1e-2) -> bool:
+    return (a - b).abs().max().item() > rel * b.abs().max().item()
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 3])
+def test_frame_k_is_edited_with_reference_k(models, chunk):
+    out = edit(models(KIND), sources(5), frames_per_chunk=chunk)
+    assert out.shape == (5, 16, 8, 8) and torch.isfinite(out).all()
+    # same reference, same shared noise, same anchor: the same frame; another reference: another frame
+    assert_close_rel(out[2], out[0], rel=1e-5)
+    assert_close_rel(out[4], out[0], rel=1e-5)
+    assert_close_rel(out[3], out[1], rel=1e-5)
+    assert differ(out[1], out[0])
+
+
+def test_chunks_and_parts_equal_the_whole_edit(models):
+    from t2vz.motion.parts import video_part
+
+    model, source = models(KIND), sources(7)
+    whole = edit(model, source)
+    assert_close_rel(edit(model, source, frames_per_chunk=2), whole, rel=1e-5)
+    pieces = []
+    for index in range(3):
+        part = video_part(7, index, 3)
+        pieces.append(edit(model, source[part.rows], part=part, frames_per_chunk=2))
+    assert_close_rel(torch.cat(pieces), whole, rel=1e-5)
+
+
+def test_frame_zero_is_the_single_image_edit_of_the_seed(models):
+    """Frame 0 attends to itself only: it is what KSampler makes of source 0 with core ReferenceLatent's
+    conditioning and the same seed."""
+    import comfy.sample
+    import node_helpers
+
+    model, source = models(KIND), sources(4)
+    out = edit(model, source, sampler_name="euler_ancestral")
+    latent = torch.zeros((1, 16, 8, 8))
+    reference = {"reference_latents": [source[:1]]}
+    single = comfy.sample.sample(
+        model, comfy.sample.prepare_noise(latent, 7), STEPS, 1.0, "euler_ancestral", "simple",
+        node_helpers.conditioning_set_values(conditioning(KIND, 1), reference),
+        node_helpers.conditioning_set_values(conditioning(KIND, 2), reference), latent, disable_pbar=True, seed=7)
+    assert_close_rel(out[:1], single, rel=1e-4)
+
+
+def test_cross_frame_attention_is_on_and_reads_each_frames_own_reference(models, monkeypatch):
+    """Against the plain batch edit (no cross-frame attention; every frame still has its reference): frame 0 is the
+    same, the others differ. And the choice of what frame k reads: with frame 0's reference tokens in place of its
+    own (the swap of all joint tokens), frame k would be frame 0's edit again, whatever its source shows."""
+    import comfy.samplers
+
+    from t2vz.attention import cross_frame
+    from t2vz.motion.instruct_pix2pix import sample_edit
+    from t2vz.motion.parts import video_part
+    from t2vz.motion.reference_edit import with_references
+
+    model, source = models(KIND), sources(4)
+    ours = edit(model, source)
+    guider = comfy.samplers.CFGGuider(model)  # the model as loaded: no cross-frame attention
+    guider.set_conds(with_references(conditioning(KIND, 1), source), with_references(conditioning(KIND, 2), source))
+    guider.set_cfg(1.0)
+    plain = sample_edit(guider, comfy.samplers.sampler_object("euler"), source, 7, sigmas(model), "shared",
+                        video_part(4, 0, 1), None)
+    assert_close_rel(ours[:1], plain[:1], rel=1e-4)
+    # frames 1 and 3 (source B) read frame 0's text and image tokens instead of their own: with shared noise those
+    # differ only as far as the references made them, so the change is small on this tiny model, and far above
+    # float rounding (1e-6); frame 2 (source A, as frame 0) is frame 0 in both
+    assert differ(ours[1], plain[1], rel=1e-3) and differ(ours[3], plain[3], rel=1e-3)
+
+    monkeypatch.setattr(cross_frame, "keep_own_tokens", lambda swapped, own, count: swapped)
+    anchored = edit(model, source)
+    assert_close_rel(anchored[1], anchored[0], rel=1e-5)  # the source of frame 1 no longer matters
+    assert differ(ours[1], ours[0])
+
+
+@pytest.mark.parametrize("anchor", ["first", "first+previous"])
+def test_parity_with_diffusers_kontext_layout_and_a_frame_zero_processor(models, anchor):
+    """An independent implementation: diffusers' FluxTransformer2DModel on the same weights, the reference tokens
+    appended as diffusers' Kontext pipeline does (the reference's ids carry index 1), with a processor giving every
+    frame frame 0's keys and values but its own reference tokens. One model call of 4 frames, 2 sources."""
+    pytest.importorskip("diffusers")
+    from t2vz.attention.cross_frame import CrossFrameAttention
+    from tiny_dit import FrameZeroFluxProcessor, diffusers_flux, flux_ids, pack, unpack
+
+    model = models(KIND)
+    reference = diffusers_flux(model)
+    frames = 4
+    x = torch.randn((frames, 16, 8, 8), generator=torch.Generator().manual_seed(0))
+    refs = sources(frames)
+    embedding, extra = conditioning(KIND, 1)[0]
+    text, pooled = embedding.expand(frames, -1, -1), extra["pooled_output"].expand(frames, -1)
+    t, guidance = torch.full((frames,), 0.7), torch.full((frames,), 3.5)
+    img_ids, txt_ids = flux_ids(8, 8, text.shape[1])
+    ref_ids = img_ids.clone()
+    ref_ids[:, 0] = 1
+    tokens = img_ids.shape[0]
+
+    def ours(patches):
+        options = {"patches": {"attn1_patch": patches}, "cond_or_uncond": [0]}
+        with torch.no_grad():
+            return model.model.diffusion_model(x, t, context=text, y=pooled, guidance=guidance, ref_latents=[refs],
+                                               transformer_options=options)
+
+    def theirs(processor=None):
+        if processor is not None:
+            reference.set_attn_processor(processor)
+        with torch.no_grad():
+            out = reference(hidden_states=torch.cat([pack(x), pack(refs)], dim=1), encoder_hidden_states=text,
+                            pooled_projections=pooled, timestep=t, img_ids=torch.cat([img_ids, ref_ids]),
+                            txt_ids=txt_ids, guidance=guidance, return_dict=False)[0]
+        return unpack(out[:, :tokens], 16, 8, 8)
+
+    plain = theirs()
+    assert_close_rel(ours([]), plain, rel=1e-5)
+    expected = theirs(FrameZeroFluxProcessor(previous=anchor != "first", own_tail=tokens))
+    got = ours([CrossFrameAttention(anchor=anchor)])
+    assert_close_rel(got, expected, rel=1e-5)
+    assert differ(got[1], plain[1], rel=1e-3)
+
+
+def test_a_model_without_references_is_refused_by_name(tiny):
+    from t2vz.motion.reference_edit import check_reference_model
+
+    with pytest.raises(ValueError, match=r"model is a BaseModel model.*Kontext.*Fix: load one"):
+        check_reference_model(tiny)
+
+
+def test_the_node_encodes_edits_and_decodes_the_selected_frames(models, caplog):
+    """Through the node, with the real VAE path (a 16-channel TAESD): every other frame of 7, sides fitted to 16,
+    the frame rate divided by every_nth, and frames 0 and 2 (the same source picture) equal."""
+    import comfy.sd
+
+    from t2vz.nodes.video_edit import ReferenceEditVideo
+    from tiny_dit import _vae16_state
+
+    vae = comfy.sd.VAE(sd=_vae16_state(2))
+    a = torch.full((60, 72, 3), 0.1)  # a dark picture and a bright gradient
+    b = torch.linspace(0.5, 1.0, 72).expand(60, 72).unsqueeze(-1).repeat(1, 1, 3)
+    clip = torch.stack([a, a, b, b, a, a, b])  # every other frame: a, b, a, b
+    latent, images, rate = ReferenceEditVideo.execute(
+        models(KIND), conditioning(KIND, 1), conditioning(KIND, 2), vae, clip, 1.0, 7, STEPS, "euler", "simple",
+        "shared", 0, 0, -1, 2, frame_rate=24.0).args
+    assert latent["samples"].shape == (4, 16, 8, 8) and images.shape == (4, 64, 64, 3)
+    assert rate == 12.0
+    assert "not a multiple of 16" in caplog.text
+    assert_close_rel(latent["samples"][2], latent["samples"][0], rel=1e-5)
+    assert differ(latent["samples"][1], latent["samples"][0])
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [
+    ({"frames": torch.zeros((0, 64, 64, 3))}, "frames must be an IMAGE batch"),
+    ({"start_frame": 9}, "start_frame 9 is outside"),
+    ({"part": 3, "parts": 3}, "part"),
+])
+def test_the_node_names_bad_inputs_and_the_fix(models, overrides, needle):
+    import comfy.sd
+
+    from t2vz.nodes.video_edit import ReferenceEditVideo
+    from tiny_dit import _vae16_state
+
+    inputs = {"model": models(KIND), "positive": conditioning(KIND, 1), "negative": conditioning(KIND, 2),
+              "vae": comfy.sd.VAE(sd=_vae16_state(2)), "frames": torch.rand((4, 64, 64, 3)), "cfg": 1.0, "seed": 7,
+              "steps": STEPS, "sampler_name": "euler", "scheduler": "simple", "noise_mode": "shared",
+              "frames_per_chunk": 0, "start_frame": 0, "end_frame": -1, "every_nth": 1}
+    inputs.update(overrides)
+    with pytest.raises(ValueError, match=needle):
+        ReferenceEditVideo.execute(**inputs)
