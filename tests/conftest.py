@@ -77,6 +77,7 @@ def packs_server(tmp_path_factory, tiny_checkpoint_path, tiny_controlnet_path):
     """The real ComfyUI server with this pack and the packs users run beside it (AnimateDiff-Evolved,
     VideoHelperSuite: scripts/install_test_packs.sh), loaded from <host>/test_packs."""
     from comfy_server import ComfyServer
+    from tiny_dit import workflow_model_folders
 
     packs = HOST / "test_packs"
     if not packs.is_dir():
@@ -84,7 +85,8 @@ def packs_server(tmp_path_factory, tiny_checkpoint_path, tiny_controlnet_path):
                     f"`bash scripts/install_test_packs.sh`.")
     server = ComfyServer(COMFY, tmp_path_factory.mktemp("comfy-packs"),
                          {"checkpoints": tiny_checkpoint_path.parent, "controlnet": tiny_controlnet_path.parent,
-                          "custom_nodes": packs}, python=str(HOST / "venv" / "bin" / "python"))
+                          "custom_nodes": packs, **workflow_model_folders()},
+                         python=str(HOST / "venv" / "bin" / "python"))
     server.start()
     yield server
     server.stop()

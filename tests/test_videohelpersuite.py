@@ -107,6 +107,37 @@ def test_load_video_into_instruct_pix2pix_into_video_combine_at_its_frame_rate(p
     assert written_video(packs_server, entry, "7") == (3, FPS / 2, (64, 64))
 
 
+def test_load_video_into_kontext_edit_into_video_combine_at_its_frame_rate(packs_server, clip):
+    """The same with Edit Video on a Kontext-architecture model (tiny Flux dev, its stand-in text encoder and VAE as
+    in the workflow tests), in frame chunks of 2."""
+    from test_workflows import dit_models  # puts scripts/ on the path
+    from tiny_dit import flux_refusal
+
+    from build_workflows import FLUX_CLIP_L, FLUX_VAE, KONTEXT_UNET
+
+    if flux_refusal():
+        pytest.skip(flux_refusal())
+    models = dit_models()
+    prompt = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": models[KONTEXT_UNET], "weight_dtype": "default"}},
+        "2": {"class_type": "DualCLIPLoader", "inputs": {
+            "clip_name1": models[FLUX_CLIP_L], "clip_name2": models[FLUX_CLIP_L], "type": "sd3"}},
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": models[FLUX_VAE]}},
+        "4": {"class_type": "CLIPTextEncode", "inputs": {"text": "make it snowy", "clip": ["2", 0]}},
+        "5": {"class_type": "FluxGuidance", "inputs": {"conditioning": ["4", 0], "guidance": 2.5}},
+        "6": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["4", 0]}},
+        "7": load_video(clip),
+        "8": {"class_type": "VHS_VideoInfoLoaded", "inputs": {"video_info": ["7", 3]}},
+        "9": {"class_type": "ReferenceEditVideo", "inputs": {
+            "model": ["1", 0], "positive": ["5", 0], "negative": ["6", 0], "vae": ["3", 0], "frames": ["7", 0],
+            "cfg": 1.0, "seed": 0, "steps": 3, "sampler_name": "euler", "scheduler": "simple", "noise_mode": "shared",
+            "frames_per_chunk": 2, "start_frame": 0, "end_frame": -1, "every_nth": 2, "frame_rate": ["8", 0]}},
+        "10": video_combine(["9", 1], ["9", 2], "vhs/kontext"),
+    }
+    entry = packs_server.run(prompt)
+    assert written_video(packs_server, entry, "10") == (3, FPS / 2, (64, 64))
+
+
 def test_load_video_frame_into_first_frame(packs_server, clip):
     """VHS Load Video (one frame) -> VAE Encode -> our sampler's first_frame: frame 0 of the video is that image
     (as the VAE round trip gives it back)."""
