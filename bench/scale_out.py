@@ -95,7 +95,7 @@ def plot(path: Path, measured: dict | None = None) -> None:
     axes[1].legend(fontsize=8, loc="lower left")
     fig.suptitle("One video in N parts: work model (50 steps) and a measured run", fontsize=11)
     note = ("work model: 5 + 48 F UNet frame-steps on one machine, 5 + 48 (frames + 1) per part; done when the slowest "
-            "part is (README, Scale out)")
+            "part is (docs/scale-out.md)")
     if measured is not None:
         note += (f"\nmeasured: {measured['frames']} frames, {measured['size']}x{measured['size']}, "
                  f"{measured['steps']} steps, tiny checkpoint; one server against master + worker with the same "

@@ -1,4 +1,4 @@
-"""Draws the README's camera figures with the very warp code the sampler uses (motion/field.py, through the motion
+"""Draws the camera figures (README, docs/camera.md) with the very warp code the sampler uses (motion/field.py, through the motion
 preview, motion/preview.py), on the preview's grid pattern. The tiny test models only make noise, so the figures show
 the motion field itself, which is what the motion inputs and camera paths control.
 

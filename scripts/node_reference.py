@@ -1,8 +1,8 @@
-"""Writes README.md's node reference (every pack node: description, inputs with type, default and tooltip, outputs)
-from the live /object_info, between the markers below, so the README says what the nodes say.
+"""Writes the node reference in docs/nodes.md (every pack node: description, inputs with type, default and tooltip,
+outputs) from the live /object_info, between the markers below, so the docs say what the nodes say.
 
 Run from the repo root with the host installed: .host/venv/bin/python scripts/node_reference.py
-(--check: only compare, exit 1 if the README is out of date; --object-info FILE: use a saved /object_info).
+(--check: only compare, exit 1 if the page is out of date; --object-info FILE: use a saved /object_info).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-README = REPO / "README.md"
+PAGE = REPO / "docs" / "nodes.md"
 START = "<!-- node-reference:start (scripts/node_reference.py writes this part) -->"
 END = "<!-- node-reference:end -->"
 CATEGORY = "T2V-Zero"  # every pack node's category (or a sub-category of it)
@@ -81,7 +81,7 @@ def render_node(name: str, info: dict) -> str:
 
 
 def render(object_info: dict) -> str:
-    """The README block between the markers (markers included)."""
+    """The page's block between the markers (markers included)."""
     nodes = pack_nodes(object_info)
     if not nodes:
         raise ValueError(f"no {CATEGORY} nodes in /object_info: is the pack loaded?")
@@ -89,17 +89,17 @@ def render(object_info: dict) -> str:
     return f"{START}\n{body}\n{END}"
 
 
-def updated_readme(readme: str, object_info: dict) -> str:
-    if readme.count(START) != 1 or readme.count(END) != 1:
-        raise ValueError(f"README.md must hold the markers {START!r} and {END!r} once each")
-    head, rest = readme.split(START)
+def updated_page(page: str, object_info: dict) -> str:
+    if page.count(START) != 1 or page.count(END) != 1:
+        raise ValueError(f"{PAGE.name} must hold the markers {START!r} and {END!r} once each")
+    head, rest = page.split(START)
     _, tail = rest.split(END)
     return head + render(object_info) + tail
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if README.md is out of date")
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if docs/nodes.md is out of date")
     parser.add_argument("--object-info", help="a saved /object_info JSON instead of starting the server")
     args = parser.parse_args()
     if args.object_info:
@@ -109,16 +109,16 @@ def main() -> int:
         from build_workflows import server_object_info  # noqa: PLC0415
 
         info = server_object_info()
-    current = README.read_text()
-    wanted = updated_readme(current, info)
+    current = PAGE.read_text()
+    wanted = updated_page(current, info)
     if current == wanted:
-        print("up to date", README)
+        print("up to date", PAGE)
         return 0
     if args.check:
-        print(f"OUT OF DATE {README}. Fix: .host/venv/bin/python scripts/node_reference.py")
+        print(f"OUT OF DATE {PAGE}. Fix: .host/venv/bin/python scripts/node_reference.py")
         return 1
-    README.write_text(wanted)
-    print("wrote", README)
+    PAGE.write_text(wanted)
+    print("wrote", PAGE)
     return 0
 
 

@@ -17,7 +17,7 @@ Last, the template browser lists every workflow under the pack with its thumbnai
 
 Screenshots (test artifacts): <stem>-loaded.jpg (as the template opens) and <stem>-ran.jpg (after the run, with the
 preview) in $T2VZ_ARTIFACTS, else in pytest's tmp dir. T2VZ_UPDATE_SCREENSHOTS=1 also writes the loaded one to
-workflows/<stem>.jpg, which is the template browser's thumbnail and the README's picture.
+workflows/<stem>.jpg, which is the template browser's thumbnail and the README gallery's picture.
 """
 from __future__ import annotations
 

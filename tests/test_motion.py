@@ -266,7 +266,7 @@ CORE_WINDOWS_RUN = "causal_window_fix" in __import__("inspect").signature(
 def test_core_context_windows_equal_one_window(tiny, causal_window_fix):
     """Core windows, where they run: each window (with the frame before it, under causal_window_fix) anchors on the
     same step's frame 0, so the video equals the one made without windows; on ComfyUI 0.3.75 they fail as
-    documented (README, Compatibility)."""
+    documented (docs/compatibility.md)."""
     from t2vz.attention import CrossFrameAttention, with_cross_frame
 
     model = with_cross_frame(tiny, CrossFrameAttention())
