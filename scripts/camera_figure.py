@@ -1,5 +1,5 @@
-"""Draws the camera figures (README, docs/camera.md) with the very warp code the sampler uses (motion/field.py, through the motion
-preview, motion/preview.py), on the preview's grid pattern. The tiny test models only make noise, so the figures show
+"""Draws the camera figures (README, docs/camera.md) with the very warp code the sampler uses (motion/field.py,
+through the motion preview, motion/preview.py), on the preview's grid pattern. The tiny test models only make noise, so the figures show
 the motion field itself, which is what the motion inputs and camera paths control.
 
 - docs/camera-motion.png: the constant moves (motion_x/y, zoom, rotation), frame by frame;
