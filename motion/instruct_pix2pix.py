@@ -219,7 +219,8 @@ def edit_setup(model, sources: torch.Tensor, sampler_name: str, noise_mode: str,
     when ``part`` is None."""
     if noise_mode not in IP2P_NOISE_MODES:
         raise ValueError(f"noise_mode must be one of {IP2P_NOISE_MODES}, got {noise_mode!r}")
-    check_latent(sources)
+    # a video VAE's picture latents (Qwen-Image) carry a time axis of one: (frames, channels, 1, height, width)
+    check_latent(sources[:, :, 0] if sources.ndim == 5 and sources.shape[2] == 1 else sources)
     part = part or video_part(sources.shape[0], 0, 1)
     if sources.shape[0] != len(part.rows):
         raise ValueError(f"{part.describe()} needs the latents of frames {part.rows}, got {sources.shape[0]}")

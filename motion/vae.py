@@ -9,9 +9,14 @@ VAE_CHUNK = 16
 
 
 def encode_frames(vae, images: torch.Tensor, chunk: int = VAE_CHUNK) -> torch.Tensor:
-    """LATENT samples of every frame, ``chunk`` frames per VAE call (Cancel is honoured between chunks)."""
+    """LATENT samples of every frame, ``chunk`` frames per VAE call (Cancel is honoured between chunks).
+
+    A video VAE (Qwen-Image's, Wan 2.1's: 3-D latents) would take a batch of images as one clip and compress its time;
+    each frame is then encoded on its own, as the picture it is: (frames, channels, 1, height, width)."""
     import comfy.model_management  # noqa: PLC0415
 
+    if getattr(vae, "latent_dim", 2) == 3 and not getattr(vae, "not_video", False):
+        chunk = 1
     parts = []
     for start in range(0, images.shape[0], chunk):
         comfy.model_management.throw_exception_if_processing_interrupted()

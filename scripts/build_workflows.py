@@ -772,6 +772,87 @@ def kontext_video_edit(name: str) -> dict:
     return {"nodes": nodes, "links": links}
 
 
+# --- video editing with Qwen-Image-Edit -------------------------------------------------------------------------------
+
+QWEN_EDIT_UNET = "qwen_image_edit_2509_fp8_e4m3fn.safetensors"
+QWEN_EDIT_UNET_URL = ("https://huggingface.co/Comfy-Org/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/"
+                      "diffusion_models/" + QWEN_EDIT_UNET)
+QWEN_TEXT_ENCODER = "qwen_2.5_vl_7b_fp8_scaled.safetensors"
+QWEN_VAE = "qwen_image_vae.safetensors"
+QWEN_FILES_URL = "https://huggingface.co/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/"
+
+QWEN_NOTE = """Video editing with Qwen-Image-Edit and Text2Video-Zero: an instruction applied to every frame of your clip,
+the same way on every frame (no flicker).
+
+MODELS (press R in ComfyUI to refresh the lists after downloading)
+  {unet} (20 GB; Qwen-Image-Edit 2509, Apache-2.0)  ->  ComfyUI/models/diffusion_models/
+    {unet_url}
+  {text} (9 GB; Qwen2.5-VL 7B)  ->  ComfyUI/models/text_encoders/
+    {files}text_encoders/{text}
+  {vae} (250 MB)  ->  ComfyUI/models/vae/
+    {files}vae/{vae}
+The first Qwen-Image-Edit and its fine-tunes load the same way. With the Lightning LoRA (LoraLoaderModelOnly after
+Load Diffusion Model): steps 4-8, cfg 1.0.
+
+VIDEO
+Load Video: upload your clip (it lands in ComfyUI/input/). Get Video Components splits it into frames and its frame
+rate; "Longer side 1024" brings the frames near 1 megapixel (the node rounds sides to a multiple of 16).
+Frame selection on the node: start_frame / end_frame (inclusive, -1 = last) / every_nth.
+
+HOW IT EDITS (Edit Video: Kontext / Qwen-Image-Edit)
+The instruction is encoded with frame 0 (Qwen's text encoder sees the picture it edits: "First frame" feeds it).
+Frame k is edited with source frame k as its reference latent; all frames share their noise (noise_mode shared) and
+read frame 0's edit (cross-frame attention) besides their own source frame, so the edit looks the same on every frame.
+steps 20, cfg 2.5 with the negative prompt, euler + simple, Model Sampling AuraFlow shift 3: Qwen-Image's settings.
+frames_per_chunk {chunk}: frames per model call (memory stays flat; 0 = all at once; the result is the same).
+
+OUTPUT
+Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 at the source's frame rate (without its audio) and
+shows it on the node."""
+
+
+def qwen_video_edit(name: str) -> dict:
+    """Load Video -> ... -> Edit Video (Qwen-Image-Edit) -> Frames To Video; the instruction and the negative encoded
+    by TextEncodeQwenImageEdit with frame 0 (Image From Batch), no VAE there: the node gives every frame its own
+    reference latent."""
+    chunk = 2
+    note = QWEN_NOTE.format(unet=QWEN_EDIT_UNET, unet_url=QWEN_EDIT_UNET_URL, text=QWEN_TEXT_ENCODER,
+                            vae=QWEN_VAE, files=QWEN_FILES_URL, chunk=chunk, name=name)
+    nodes = [
+        (1, "UNETLoader", (40, 60), (315, 82), {"unet_name": QWEN_EDIT_UNET, "weight_dtype": "default"},
+         {"properties": {"models": [{"name": QWEN_EDIT_UNET, "url": QWEN_EDIT_UNET_URL,
+                                     "directory": "diffusion_models"}]}}),
+        (2, "CLIPLoader", (40, 180), (315, 106), {"clip_name": QWEN_TEXT_ENCODER, "type": "qwen_image"},
+         {"properties": {"models": [{"name": QWEN_TEXT_ENCODER, "url": f"{QWEN_FILES_URL}text_encoders/"
+                                     f"{QWEN_TEXT_ENCODER}", "directory": "text_encoders"}]}}),
+        (3, "VAELoader", (40, 330), (315, 58), {"vae_name": QWEN_VAE},
+         {"properties": {"models": [{"name": QWEN_VAE, "url": f"{QWEN_FILES_URL}vae/{QWEN_VAE}",
+                                     "directory": "vae"}]}}),
+        (4, "ModelSamplingAuraFlow", (400, 60), (315, 58), {"shift": 3.0}, {}),
+        (5, "TextEncodeQwenImageEdit", (400, 160), (400, 160), {"prompt": "make it a snowy winter day"},
+         {"title": "Instruction (with frame 0)", "color": "#232", "bgcolor": "#353"}),
+        (6, "TextEncodeQwenImageEdit", (400, 360), (400, 120), {"prompt": ""},
+         {"title": "Negative prompt (with frame 0)", "color": "#322", "bgcolor": "#533"}),
+        (7, "LoadVideo", (40, 440), (315, 300), {"file": "video.mp4"}, {"title": "Your video"}),
+        (8, "GetVideoComponents", (400, 530), (240, 70), {}, {}),
+        (9, "ImageScaleToMaxDimension", (400, 640), (315, 82), {"upscale_method": "area", "largest_size": 1024},
+         {"title": "Longer side 1024 (about 1 megapixel)"}),
+        (10, "ImageFromBatch", (400, 760), (315, 82), {"batch_index": 0, "length": 1}, {"title": "First frame"}),
+        (11, "ReferenceEditVideo", (850, 60), (340, 560),
+         {"cfg": 2.5, "seed": 0, "steps": 20, "sampler_name": "euler", "scheduler": "simple", "noise_mode": "shared",
+          "frames_per_chunk": chunk, "start_frame": 0, "end_frame": -1, "every_nth": 1}, {}),
+        (12, "FramesToVideo", (1230, 60), (420, 560), {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
+        (13, "Note", (-420, 60), (420, 900), {"text": note},
+         {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
+    ]
+    links = [(1, "MODEL", 4, "model"), (2, "CLIP", 5, "clip"), (2, "CLIP", 6, "clip"), (7, "VIDEO", 8, "video"),
+             (8, "images", 9, "image"), (9, "IMAGE", 10, "image"), (10, "IMAGE", 5, "image"),
+             (10, "IMAGE", 6, "image"), (4, "MODEL", 11, "model"), (5, "CONDITIONING", 11, "positive"),
+             (6, "CONDITIONING", 11, "negative"), (3, "VAE", 11, "vae"), (9, "IMAGE", 11, "frames"),
+             (8, "fps", 11, "frame_rate"), (11, "images", 12, "images"), (11, "frame_rate", 12, "frame_rate")]
+    return {"nodes": nodes, "links": links}
+
+
 NOTE_INFO = {"input": {"required": {"text": ["STRING", {"multiline": True}]}}, "output": [], "output_name": []}
 
 
@@ -848,6 +929,7 @@ WORKFLOWS = {
     "image-to-video-flux": lambda: flux_video("image-to-video-flux", 8, photo=True),
     "text-to-video-sd35": lambda: sd35_video("text-to-video-sd35", 8),
     "video-kontext-edit": lambda: kontext_video_edit("video-kontext-edit"),
+    "video-qwen-edit": lambda: qwen_video_edit("video-qwen-edit"),
 }
 
 

@@ -188,7 +188,7 @@ def substitute(prompt: dict, checkpoint: str | None = None, width: int | None = 
             inputs["frames_per_chunk"] = min(inputs["frames_per_chunk"], max(1, frames // 2))
         if kind == "LoadVideo" and video:
             inputs["file"] = video
-        if kind == "ImageFromBatch" and frames:  # the control frames of a ControlNet video: one per latent
+        if kind == "ImageFromBatch" and frames and inputs["length"] > 1:  # a ControlNet video's frames: one per latent
             inputs["length"] = frames
         if kind == "ControlNetLoader" and control_net:
             inputs["control_net_name"] = control_net

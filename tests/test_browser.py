@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import COMFY
-from test_workflows import small_job
+from test_workflows import needs_runnable, small_job
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
@@ -401,6 +401,7 @@ def test_workflow_loads_and_runs_from_the_ui(ui, comfy_server, object_info, arti
 
     # --- make it small through the widgets, then check the UI's own prompt is small_job's
     shipped = api_prompt(page)
+    needs_runnable(shipped)
     small = small_job(shipped, comfy_server)
     changes = []
     for nid, node in small.items():
