@@ -15,11 +15,17 @@ import weakref
 
 import torch
 
-from .frames import frames_per_chunk, global_frame_ids
+from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_positions
 
 ANCHOR_FIRST = "first"
 ANCHOR_FIRST_AND_PREVIOUS = "first+previous"
 ANCHOR_MODES = (ANCHOR_FIRST, ANCHOR_FIRST_AND_PREVIOUS)
+
+CLEANUP_KEY = "t2v-zero.anchor-cache"
+
+COND_UUIDS_KEY = "t2vz_cond_uuids"
+"""transformer_options key: the conditionings' uuids of a frame chunk's call (attention/chunking.py), which keys the
+anchor cache that every chunk of a step shares; the chunk's "uuids" may be its own."""
 
 log = logging.getLogger("t2v-zero")
 
@@ -60,9 +66,27 @@ class AnchorCache:
     def get(self, key, frame_id: int):
         return self._states.get(key, {}).get(frame_id)
 
+    def clear(self) -> None:
+        """Drop every entry: the sampling run is over (ComfyUI's cleanup), and frame 0's keys and values of its last
+        step (3 GB for Flux.1 at 1024 px) must not stay on the device with the model."""
+        self._states.clear()
+        self._run = None
+        self._sigma = None
+
+    def nbytes(self) -> int:
+        """Bytes held, each tensor once (context and value are often one tensor)."""
+        seen, total = set(), 0
+        for entry in self._states.values():
+            for pair in entry.values():
+                for tensor in pair:
+                    if id(tensor) not in seen:
+                        seen.add(id(tensor))
+                        total += tensor.numel() * tensor.element_size()
+        return total
+
 
 class CrossFrameAttention:
-    """ComfyUI attn1 patch (``ModelPatcher.set_model_attn1_patch``) implementing Text2Video-Zero's cross-frame attention.
+    """ComfyUI attn1 patch (``ModelPatcher.set_model_attn1_patch``): Text2Video-Zero's cross-frame attention.
 
     anchor: ``first`` (the reference: K, V of frame 0 replace the frame's own) or ``first+previous`` (sparse-causal:
         K, V of frame 0 and of the previous frame, concatenated).
@@ -178,8 +202,13 @@ class CrossFrameAttention:
         if frames == 1 and not partial:
             return None  # a lone frame is its own anchor
 
-        chunk_ids = extra_options.get("uuids") or extra_options.get("cond_or_uncond") or [0]
+        chunk_ids = (extra_options.get(COND_UUIDS_KEY) or extra_options.get("uuids")
+                     or extra_options.get("cond_or_uncond") or [0])
         keys = [(chunk_ids[c] if c < len(chunk_ids) else c, layer) for c in range(chunks)]
+        # only frame chunks and context windows have calls without frame 0 (or without a frame's predecessor) that
+        # read what this call leaves; a part's call holds all of its rows, frame 0 with them: it keeps nothing
+        store = partial and (extra_options.get(FRAMES_KEY) is not None or window_positions(extra_options, frames)
+                             is not None)
         if partial:
             if sigma is None and sigmas is not None:
                 sigma = float(sigmas.max())
@@ -190,11 +219,11 @@ class CrossFrameAttention:
         shared = value is context
         ctx = context.reshape(chunks, frames, *context.shape[1:])
         val = ctx if shared else value.reshape(chunks, frames, *value.shape[1:])
-        anchor = self._frame_states(ctx, val, ids, 0, keys, partial)
+        anchor = self._frame_states(ctx, val, ids, 0, keys, store)
         sources = [anchor]
         if self.anchor == ANCHOR_FIRST_AND_PREVIOUS:
             sources.append(self._previous_states(ctx, val, ids, keys, partial))
-            if partial:  # the next call's first frame has its predecessor here
+            if store:  # the next call's first frame has its predecessor here
                 last = len(ids) - 1
                 for c, key in enumerate(keys):
                     self.cache.put(key, ids[last], (ctx[c, last], val[c, last]), tail=True)
@@ -207,17 +236,18 @@ class CrossFrameAttention:
     def _mix(self, own: torch.Tensor, sources: list[torch.Tensor], tokens_dim: int = -2) -> torch.Tensor:
         """Each frame's new rows, (chunks * frames, tokens * len(sources), channels): the sources' rows (blended
         with the frame's own below strength 1), concatenated along the tokens."""
-        parts = [source.expand_as(own) if self.strength == 1.0 else torch.lerp(own, source.expand_as(own), self.strength)
-                 for source in sources]
+        parts = [source.expand_as(own) if self.strength == 1.0
+                 else torch.lerp(own, source.expand_as(own), self.strength) for source in sources]
         mixed = parts[0] if len(parts) == 1 else torch.cat(parts, dim=tokens_dim)
         # materialised here, once (as a copy: never a stride-0 view aliasing the caller's hidden states)
         return mixed.reshape(-1, *mixed.shape[2:]).contiguous()
 
-    def _frame_states(self, ctx, val, ids, frame_id, keys, partial):
-        """(context, value) of global frame ``frame_id`` for every chunk, shaped (chunks, 1, tokens, channels)."""
+    def _frame_states(self, ctx, val, ids, frame_id, keys, store):
+        """(context, value) of global frame ``frame_id`` for every chunk, shaped (chunks, 1, tokens, channels); with
+        ``store``, left in the cache for the step's later calls."""
         if frame_id in ids:
             pos = ids.index(frame_id)
-            if partial:
+            if store:
                 for c, key in enumerate(keys):
                     self.cache.put(key, frame_id, (ctx[c, pos], val[c, pos]))
             return ctx[:, pos:pos + 1], val[:, pos:pos + 1]
@@ -239,8 +269,13 @@ class CrossFrameAttention:
         shared = val is ctx
         if all(b == a + 1 for a, b in zip(ids, ids[1:])):  # consecutive frames: all but the first have theirs here
             first_ctx, first_val = self._predecessor(ctx, val, ids, 0, keys, partial)
-            prev_ctx = torch.cat([first_ctx.unsqueeze(1), ctx[:, :-1]], dim=1)
-            return prev_ctx, prev_ctx if shared else torch.cat([first_val.unsqueeze(1), val[:, :-1]], dim=1)
+            own_ctx, own_val = ctx[:, :-1], val[:, :-1]
+            exact = self._exact_first(ctx, val, ids, keys, partial) if len(ids) > 1 else None
+            if exact is not None:  # the second frame's predecessor: the first frame's exact states
+                own_ctx = torch.cat([exact[0].unsqueeze(1), ctx[:, 1:-1]], dim=1)
+                own_val = own_ctx if shared else torch.cat([exact[1].unsqueeze(1), val[:, 1:-1]], dim=1)
+            prev_ctx = torch.cat([first_ctx.unsqueeze(1), own_ctx], dim=1)
+            return prev_ctx, prev_ctx if shared else torch.cat([first_val.unsqueeze(1), own_val], dim=1)
         pairs = [self._predecessor(ctx, val, ids, pos, keys, partial) for pos in range(len(ids))]
         prev_ctx = torch.stack([p[0] for p in pairs], dim=1)
         return prev_ctx, prev_ctx if shared else torch.stack([p[1] for p in pairs], dim=1)
@@ -250,12 +285,32 @@ class CrossFrameAttention:
         want = max(ids[pos] - 1, 0)
         if want in ids:
             p = ids.index(want)
-            return ctx[:, p], val[:, p]
-        cached = [self.cache.get(key, want) for key in keys] if partial else [None]
-        if all(s is not None for s in cached):
-            context = torch.stack([s[0] for s in cached]).to(ctx)
-            return context, context if val is ctx else torch.stack([s[1] for s in cached]).to(val)
+            exact = self._exact_first(ctx, val, ids, keys, partial) if p == 0 else None
+            return (ctx[:, p], val[:, p]) if exact is None else exact
+        cached = self._cached(ctx, val, want, keys) if partial else None
+        if cached is not None:
+            return cached
         return ctx[:, pos], val[:, pos]  # no predecessor at hand (window edge): the frame itself stands in
+
+    def _cached(self, ctx, val, frame_id, keys):
+        """(context, value) of ``frame_id`` from the cache for every chunk, (chunks, tokens, channels), or None."""
+        cached = [self.cache.get(key, frame_id) for key in keys]
+        if not all(s is not None for s in cached):
+            return None
+        context = torch.stack([s[0] for s in cached]).to(ctx)
+        return context, context if val is ctx else torch.stack([s[1] for s in cached]).to(val)
+
+    def _exact_first(self, ctx, val, ids, keys, partial):
+        """The cached states of the call's first frame when this call lacks that frame's own predecessor, else None.
+
+        A core context window under causal_window_fix starts with the frame before it: here that frame attends to
+        itself in place of its missing predecessor, so its states past the first layer are not the video's. The call
+        that ended with it (the previous window, same step) left its exact states in the cache: the next frame's
+        predecessor is read from there, so non-overlapping windows give the video made without windows."""
+        first = ids[0]
+        if not partial or first == 0 or first - 1 in ids:
+            return None
+        return self._cached(ctx, val, first, keys)
 
 
 REFERENCE_TOKENS_KEY = "reference_image_num_tokens"
@@ -267,18 +322,18 @@ def reference_token_count(options: dict) -> int:
     return int(sum(options.get(REFERENCE_TOKENS_KEY) or ()))
 
 
-def keep_own_tokens(swapped: torch.Tensor, own: torch.Tensor, count: int) -> torch.Tensor:
+def keep_own_tokens(swapped: torch.Tensor, own: torch.Tensor, count: int, tokens_dim: int = -2) -> torch.Tensor:
     """``swapped`` (keys or values read from the anchor, first+previous: followed by the predecessor's) with the
     anchor's last ``count`` tokens put back to the frame's own: a frame's reference tokens are its input (its source
     frame, as Instruct-Pix2Pix's concatenated frame is), and reading frame 0's would make every frame frame 0's edit.
-    The predecessor's block stays whole. Tokens are dim -2 ((batch, heads, tokens, head_dim), the DiT attn1 patch's
-    layout)."""
+    The predecessor's block stays whole. Tokens are dim ``tokens_dim`` (-2 in the DiT attn1 patch's (batch, heads,
+    tokens, head_dim))."""
     if count <= 0:
         return swapped
     if swapped.untyped_storage().data_ptr() == own.untyped_storage().data_ptr():
         swapped = swapped.clone()  # a lone frame 0's rows are a view of its own: never write into the caller's
-    length = own.shape[-2]
-    swapped[..., length - count:length, :] = own[..., length - count:, :]
+    start = own.shape[tokens_dim] - count
+    swapped.narrow(tokens_dim, start, count).copy_(own.narrow(tokens_dim, start, count))
     return swapped
 
 
@@ -322,9 +377,21 @@ def with_cross_frame(model, patch: CrossFrameAttention, route: str | None = None
     patches = model.model_options.setdefault("transformer_options", {}).setdefault("patches", {})
     patches["attn1_patch"] = [p for p in patches.get("attn1_patch", []) if not isinstance(p, CrossFrameAttention)]
     model.set_model_attn1_patch(patch)
+    import comfy.patcher_extension  # noqa: PLC0415
+
+    model.remove_callbacks_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, CLEANUP_KEY)
+    model.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, CLEANUP_KEY, release_anchor_cache)
     if route != ROUTE_UNET:
         install(model, patch, route)
     return model
+
+
+def release_anchor_cache(model) -> None:
+    """ON_CLEANUP callback (ComfyUI calls it when a sampling run ends, also when it fails): the patch the model
+    carries (the Cross-Frame Attention node's output stays cached between prompts) lets go of its anchor cache."""
+    patch = find_cross_frame(getattr(model, "model_options", {}))
+    if patch is not None:
+        patch.cache.clear()
 
 
 def percent_sigmas(model, start_percent: float, end_percent: float) -> tuple[float, float]:

@@ -33,8 +33,8 @@ HOST = Path(os.environ.get("T2VZ_HOST") or REPO / ".host")
 MID_FLUX = {"hidden_size": 512, "num_heads": 4, "depth": 2, "depth_single_blocks": 4, "context_in_dim": 64,
             "vec_in_dim": 64}
 TEXT_TOKENS = 16
-REAL_FLUX = {"blocks": 19 + 38, "hidden": 3072, "text_tokens": 512}
-"""Flux.1 dev / schnell: 19 double and 38 single blocks of 3072 channels, T5 context of 512 tokens."""
+REAL_FLUX_TEXT_TOKENS = 512
+"""Flux.1 dev's T5 context (the layout, 19 double and 38 single blocks of 3072 channels, is attention/dit.py FLUX1)."""
 
 
 def setup(threads: int):
@@ -94,19 +94,21 @@ class Work:
         return out
 
 
-def cache_bytes(model) -> int:
-    """Bytes the cross-frame patch's anchor cache holds (after a chunked run: frame 0's keys/values per layer)."""
-    from t2vz.attention import find_cross_frame
+class CachePeak:
+    """The most bytes any anchor cache held during the runs (measured at every store: ComfyUI's cleanup empties the
+    cache when a run ends, so it cannot be read afterwards)."""
 
-    patch = find_cross_frame(model.model_options)
-    seen, total = set(), 0
-    for entry in patch.cache._states.values():
-        for context, value in entry.values():
-            for tensor in (context, value):
-                if tensor.data_ptr() not in seen:
-                    seen.add(tensor.data_ptr())
-                    total += tensor.numel() * tensor.element_size()
-    return total
+    def __init__(self):
+        from t2vz.attention import AnchorCache
+
+        self.bytes = 0
+        put = AnchorCache.put
+
+        def measured(cache, *args, **kwargs):
+            put(cache, *args, **kwargs)
+            self.bytes = max(self.bytes, cache.nbytes())
+
+        AnchorCache.put = measured
 
 
 def main() -> int:
@@ -121,6 +123,8 @@ def main() -> int:
     import comfy.sample
     import torch
     from t2vz.attention import CrossFrameAttention, with_cross_frame, with_frame_chunks
+    from t2vz.attention.chunking import estimate_video_memory
+    from t2vz.attention.dit import FLUX1, anchor_cache_bytes
     from t2vz.motion import Motion, sample_video
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,10 +146,13 @@ def main() -> int:
     configs = {"A": plain(model), "B": plain(patched), "M": motion(patched), "K": motion(chunked)}
     times = {name: [] for name in configs}
     counted = {}
+    peak = CachePeak()
     with torch.inference_mode():
         for name, run in configs.items():  # warm-up, and the work count
             run()
             counted[name] = work.take()
+            if name == "K":
+                measured_cache = peak.bytes  # only K splits the batch: the others keep no cache
         for _ in range(args.runs):
             for name, run in configs.items():
                 start = time.perf_counter()
@@ -154,21 +161,21 @@ def main() -> int:
     medians = {name: statistics.median(values) for name, values in times.items()}
     image_tokens = (32 // 2) * (32 // 2)
     blocks = MID_FLUX["depth"] + MID_FLUX["depth_single_blocks"]
-    measured_cache = cache_bytes(chunked)
-    sized = 2 * blocks * (image_tokens + TEXT_TOKENS) * MID_FLUX["hidden_size"] * 4  # K and V, fp32, one chunk
-    real = {px: 2 * REAL_FLUX["blocks"] * ((px // 16) ** 2 + REAL_FLUX["text_tokens"]) * REAL_FLUX["hidden"] * 2
-            for px in (512, 1024)}  # bf16, one conditioning chunk
+    # the library's sizing (the same the Motion Latent Sampler checks free memory with): cfg 1, one conditioning
+    sized = estimate_video_memory(chunked, tuple(latent.shape), [TEXT_TOKENS]).cache
+    real = {px: anchor_cache_bytes(FLUX1, px // 8, px // 8, [REAL_FLUX_TEXT_TOKENS], 2)
+            for px in (512, 1024)}  # bf16, one conditioning
     print(f"mid Flux ({sum(p.numel() for p in model.model.diffusion_model.parameters()) / 1e6:.1f}M parameters), "
           f"{args.frames} frames 256x256, {args.steps} steps, {args.threads} threads, median of {args.runs}:")
     for name in configs:
         calls, rows = counted[name]
         print(f"  {name}: {medians[name]:.2f} s ({medians[name] / medians['A']:.2f}x A), {calls} model calls, "
               f"{rows} frame-steps")
-    print(f"  anchor cache after K: {measured_cache / 2**20:.2f} MiB measured, {sized / 2**20:.2f} MiB sized "
+    print(f"  anchor cache during K: {measured_cache / 2**20:.2f} MiB measured, {sized / 2**20:.2f} MiB sized "
           f"(2 x {blocks} blocks x {image_tokens + TEXT_TOKENS} tokens x {MID_FLUX['hidden_size']} x fp32)")
     for px, size in real.items():
         print(f"  Flux.1 at {px}x{px}, bf16: {size / 2**30:.2f} GiB per conditioning chunk "
-              f"(2 x 57 blocks x {(px // 16) ** 2 + 512} tokens x 3072)")
+              f"(2 x 57 blocks x {(px // 16) ** 2 + REAL_FLUX_TEXT_TOKENS} tokens x 3072)")
     print(json.dumps({"seconds": medians, "work": counted, "cache_mib_measured": measured_cache / 2**20,
                       "cache_mib_sized": sized / 2**20,
                       "flux_cache_gib": {str(k): v / 2**30 for k, v in real.items()}}))

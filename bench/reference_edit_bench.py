@@ -41,7 +41,7 @@ def main() -> int:
     import comfy.samplers
     import torch
 
-    from t2vz.attention import cross_frame
+    from t2vz.attention import cross_frame, dit
     from t2vz.motion.instruct_pix2pix import ip2p_sigmas, sample_edit
     from t2vz.motion.parts import video_part
     from t2vz.motion.reference_edit import edit_video_by_reference, with_references
@@ -66,11 +66,12 @@ def main() -> int:
                            video_part(frames, 0, 1), None)
 
     def video(source, way):
-        cross_frame.keep_own_tokens = keep_own if way == "own" else (lambda s, own, count: s)
+        for module in (cross_frame, dit):  # the attn1 patch's and the attention override's
+            module.keep_own_tokens = keep_own if way == "own" else (lambda s, own, count, tokens_dim=-2: s)
         try:
             return edit_video_by_reference(model, positive, negative, source, 7, sigmas)
         finally:
-            cross_frame.keep_own_tokens = keep_own
+            cross_frame.keep_own_tokens = dit.keep_own_tokens = keep_own
 
     ways = {"plain": plain, "own": lambda s: video(s, "own"), "anchor": lambda s: video(s, "anchor")}
     results, times = {}, {name: [] for name in ways}

@@ -23,6 +23,7 @@ import torch
 
 from ..attention import (ANCHOR_FIRST_AND_PREVIOUS, CrossFrameAttention, find_cross_frame, with_cross_frame,
                          with_frame_chunks, with_video_frames)
+from ..attention.chunking import check_core_windows, check_video_memory
 from .background import latent_masks, smooth_background
 from .camera import Camera, ConstantMotion
 from .field import frame_affines, warp_frames
@@ -60,7 +61,8 @@ def check_latent(samples: torch.Tensor) -> None:
                          f"Fix: use EmptyLatentImage with batch_size = number of frames (or VAEEncode a batch of "
                          f"images).")
     if samples.shape[0] < 1:
-        raise ValueError("latent holds 0 frames. Fix: set EmptyLatentImage's batch_size to the number of frames (>= 1).")
+        raise ValueError("latent holds 0 frames. Fix: set EmptyLatentImage's batch_size to the number of frames "
+                         "(>= 1).")
     if not torch.isfinite(samples).all():
         raise ValueError("latent contains NaN or infinite values. Fix: check the node that produced it (a VAE in fp16 "
                          "can overflow: run it in fp32 or bf16).")
@@ -102,6 +104,18 @@ def video_model(model, frames_per_chunk: int = 0, part: Part | None = None):
     if part is not None and not part.whole:
         model = with_video_frames(model, part.rows, part.frames)
     return model
+
+
+def conditioning_tokens(model, positive, negative, cfg: float) -> list[int]:
+    """Text tokens of each conditioning a step evaluates (the anchor cache keeps one entry per conditioning): the
+    positive ones, and the negative ones unless cfg 1 lets ComfyUI skip them (its cfg1 optimisation)."""
+    skip = math.isclose(cfg, 1.0) and not model.model_options.get("disable_cfg1_optimization", False)
+    tokens = []
+    for entry in list(positive or []) + ([] if skip else list(negative or [])):
+        cond = entry[0] if isinstance(entry, (list, tuple)) and entry else None
+        if isinstance(cond, torch.Tensor) and cond.ndim >= 2:
+            tokens.append(int(cond.shape[1]))
+    return tokens
 
 
 def joint_sampler(sampler, sampler_name: str, noise_mode: str, part: Part):
@@ -208,6 +222,10 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
         raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
     check_latent(latent)
     latent = comfy.sample.fix_empty_latent_channels(model, latent)
+    # a video VAE's picture latents (Qwen-Image: Wan 2.1's format) carry a time axis of one, (F, C, 1, H, W): the
+    # model sees them so, the motion field and masks work on (F, C, H, W)
+    picture = latent.ndim == 5 and latent.shape[2] == 1
+    spatial_shape = (latent.shape[0], latent.shape[1], *latent.shape[-2:])
     frames = latent.shape[0]
     part = part or video_part(frames, 0, 1)
     if part.frames != frames:
@@ -223,12 +241,21 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
                else comfy.samplers.sampler_object(sampler_name))
     joint = joint_sampler(sampler, sampler_name, noise_mode, part)
     joint_model = video_model(model, frames_per_chunk, part)
+    # what cannot run is refused here, before any step: core windows this host cannot run, a frame chunk (or context
+    # window) that cannot fit next to the anchor cache
+    check_core_windows(joint_model, sigmas, len(rows))
+    check_video_memory(joint_model, (len(rows), *spatial_shape[1:]),
+                       conditioning_tokens(model, positive, negative, cfg),
+                       int(getattr(latent_format, "spacial_downscale_ratio", 8) or 8))
     noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
     if noise_mode != NOISE_MOTION:
         noise = noise[rows]
     hold = None
     if first_frame is not None:
-        hold = _Hold(prepare_first_frame(first_frame, tuple(latent.shape)), noise[:1].clone(),
+        if picture and first_frame.ndim == 5 and first_frame.shape[2] == 1:
+            first_frame = first_frame[:, :, 0]
+        image = prepare_first_frame(first_frame, spatial_shape)
+        hold = _Hold(image.unsqueeze(2) if picture else image, noise[:1].clone(),
                      held_steps(first_frame_strength, steps))
 
     sigma_max = float(sampling.sigma_max)
@@ -292,7 +319,8 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
         log.info("t2v-zero: the camera path has keyframes up to frame %d, beyond this video's last frame (%d): they "
                  "shape the path up to it, the rest is not shown.", motion.camera.last_keyframe, frames - 1)
     affines = frame_affines(rows, height, width, motion.camera)
-    moved = warp_frames(x_t0.expand(len(rows) - 1, -1, -1, -1), affines[1:])
+    moved = warp_frames((x_t0[:, :, 0] if picture else x_t0).expand(len(rows) - 1, -1, -1, -1), affines[1:])
+    moved = moved.unsqueeze(2) if picture else moved
     sigma_t0, sigma_t1 = float(sigmas[plan.warp_at]), float(sigmas[plan.joint_start])
     eps = eps[[f - 1 for f in rows[1:]]]  # the whole video's re-noise draws, for the frames held here
     forward = renoise if kind == KIND_DISCRETE else renoise_forward  # the reference's DDPM step / the exact one
@@ -300,6 +328,7 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     x_joint = torch.cat([x_t1, moved.to(x_t1)], dim=0)
     if foreground_mask is not None:
         masks = latent_masks(foreground_mask, frames, height, width)
-        x_joint = smooth_background(x_joint, masks if masks.shape[0] == 1 else masks[rows], affines,
-                                    smooth_bg_strength)
+        smoothed = smooth_background(x_joint[:, :, 0] if picture else x_joint,
+                                     masks if masks.shape[0] == 1 else masks[rows], affines, smooth_bg_strength)
+        x_joint = smoothed.unsqueeze(2) if picture else smoothed
     return together(x_joint, plan.joint_start)

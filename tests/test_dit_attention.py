@@ -340,7 +340,7 @@ def test_first_and_previous_is_refused_on_qwen_image_with_the_fix():
         patched(model, anchor=ANCHOR_FIRST_AND_PREVIOUS)
 
 
-@pytest.mark.parametrize("family", ["HiDream", "Lumina2", "WAN21", "StableCascade_C"])
+@pytest.mark.parametrize("family", ["AuraFlow", "ZImagePixelSpace", "WAN21", "StableCascade_C"])
 def test_unreachable_families_are_refused_at_patch_time_by_name(family):
     from t2vz.nodes.attention_patch import CrossFrameAttentionPatch
 

@@ -121,7 +121,7 @@ def test_cross_frame_attention_is_on_and_reads_each_frames_own_reference(editor,
     own (the swap of all joint tokens), frame k would be frame 0's edit again, whatever its source shows."""
     import comfy.samplers
 
-    from t2vz.attention import cross_frame
+    from t2vz.attention import cross_frame, dit
     from t2vz.motion.instruct_pix2pix import sample_edit
     from t2vz.motion.parts import video_part
     from t2vz.motion.reference_edit import with_references
@@ -142,7 +142,8 @@ def test_cross_frame_attention_is_on_and_reads_each_frames_own_reference(editor,
     assert differ(ours[1], plain[1], rel=max(1e-4, 100 * rounding))
     assert differ(ours[3], plain[3], rel=max(1e-4, 100 * rounding))
 
-    monkeypatch.setattr(cross_frame, "keep_own_tokens", lambda swapped, own, count: swapped)
+    for module in (cross_frame, dit):  # the attn1 patch's and the attention override's
+        monkeypatch.setattr(module, "keep_own_tokens", lambda swapped, own, count, tokens_dim=-2: swapped)
     anchored = edit((model, conditioning), source)
     assert_close_rel(anchored[1], anchored[0], rel=1e-5)  # the source of frame 1 no longer matters
     assert differ(ours[1], ours[0])

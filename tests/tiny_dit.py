@@ -136,7 +136,8 @@ def flux_refusal() -> str | None:
 TEXT_ENCODER_NAME = "t2vz-tiny-clip-l.safetensors"
 """models/text_encoders: CLIP-L, what DualCLIPLoader loads in the tests in place of CLIP-L + T5-XXL."""
 VAE16_NAME = "t2vz-tiny-taesd16.safetensors"
-"""models/vae: a TAESD with 16 latent channels (the Flux / SD3 latent), what VAELoader loads in place of ae.safetensors."""
+"""models/vae: a TAESD with 16 latent channels (the Flux / SD3 latent), what VAELoader loads in place of
+ae.safetensors."""
 SD3_CHECKPOINT_NAME = "t2vz-tiny-sd3.safetensors"
 """models/checkpoints: an SD3 checkpoint bundling its text encoder (CLIP-L only) and VAE, as SD3.5's fp8 ones do."""
 
@@ -150,7 +151,8 @@ def _text_encoder_state(seed: int) -> dict:
     # transformers no longer put on CLIPTextModel's own state dict
     state = {k if k.startswith("text_model.") else "text_model." + k: v for k, v in state.items()}
     generator = torch.Generator().manual_seed(seed)  # CLIP-L's projection, which the files carry (SD3 skips it)
-    state["text_projection.weight"] = (torch.randn((768, 768), generator=generator) / 768 ** 0.5).to(torch.float8_e4m3fn)
+    projection = torch.randn((768, 768), generator=generator) / 768 ** 0.5
+    state["text_projection.weight"] = projection.to(torch.float8_e4m3fn)
     return state
 
 
@@ -167,9 +169,11 @@ def _save(state: dict, path) -> None:
 
 
 def workflow_model_folders() -> dict[str, object]:
-    """Builds (once) every file the DiT workflows' tests load and returns {ComfyUI model folder: directory}."""
-    tiny_dit_file("flux-schnell-encoded")
-    tiny_dit_file("flux-dev-encoded")
+    """Builds (once) every file the DiT workflows' tests load and returns {ComfyUI model folder: directory}; no Flux
+    where this ComfyUI cannot make a tiny one (flux_refusal: its tests skip there)."""
+    if flux_refusal() is None:
+        tiny_dit_file("flux-schnell-encoded")
+        tiny_dit_file("flux-dev-encoded")
     _cached(models_dir() / "text_encoders" / TEXT_ENCODER_NAME, lambda tmp: _save(_text_encoder_state(1), tmp))
     _cached(models_dir() / "vae" / VAE16_NAME, lambda tmp: _save(_vae16_state(2), tmp))
 
