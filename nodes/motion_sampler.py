@@ -63,8 +63,11 @@ class MotionLatentSampler(io.ComfyNode):
                                      "units (47 = 2 steps in). Must be larger than t0; at most 49. On a flow model the "
                                      "joint pass starts at the second step at the earliest."),
                 io.Int.Input("frames_per_chunk", default=0, min=0, max=4096,
-                             tooltip="0 = all frames in one UNet call. N > 0 = N frames at a time: peak memory follows "
-                                     "N, not the video length, and results are the same. Use for long videos."),
+                             tooltip="0 = all frames in one model call. N > 0 = N frames at a time: results are the "
+                                     "same, and memory follows N plus, on DiTs (Flux, SD3), frame 0's keys and "
+                                     "values (about 3 GiB per conditioning for Flux.1 at 1024 px). A size that "
+                                     "cannot fit is refused before sampling, with the size that fits. Use for long "
+                                     "videos."),
                 io.Mask.Input("foreground_mask", optional=True,
                               tooltip="Optional foreground of frame 0 (or one mask per frame), e.g. from a "
                                       "segmentation node: enables the paper's background smoothing, which keeps the "
