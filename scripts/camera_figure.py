@@ -4,7 +4,9 @@ the motion field itself, which is what the motion inputs and camera paths contro
 
 - docs/camera-motion.png: the constant moves (motion_x/y, zoom, rotation), frame by frame;
 - docs/camera-path.png: a keyframed camera path (workflows/text-to-video-camera-path.json's: hold, ease into a pan,
-  push in) as the Motion Preview node shows it, a strip of its frames.
+  push in) as the Motion Preview node shows it, a strip of its frames;
+- docs/icon.png: the pack's icon in the Comfy Registry (pyproject's Icon, at most 800x400 px): four frames of that
+  path, 2x2, in 400x400 px.
 
 Run from the repo root with the host installed: .host/venv/bin/python scripts/camera_figure.py [--out FOLDER]
 """
@@ -78,13 +80,29 @@ def path_figure() -> Image.Image:
     return sheet
 
 
+ICON_FRAMES = [0, 14, 20, 31]  # the path's hold, pan, and push in
+ICON_SIZE = 400
+
+
+def icon_figure() -> Image.Image:
+    frames = preview_frames(grid_pattern(SIZE, SIZE), ICON_FRAMES[-1] + 1, camera_path(**PATH))
+    pad = 8
+    cell = (ICON_SIZE - 3 * pad) // 2
+    sheet = Image.new("RGB", (ICON_SIZE, ICON_SIZE), "white")
+    for index, k in enumerate(ICON_FRAMES):
+        row, col = divmod(index, 2)
+        sheet.paste(tile(frames[k], cell), (pad + col * (cell + pad), pad + row * (cell + pad)))
+    return sheet
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(REPO / "docs"))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, figure in (("camera-motion.png", motion_figure), ("camera-path.png", path_figure)):
+    for name, figure in (("camera-motion.png", motion_figure), ("camera-path.png", path_figure),
+                         ("icon.png", icon_figure)):
         figure().save(out / name)
         print("wrote", out / name)
     return 0

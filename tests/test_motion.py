@@ -242,6 +242,7 @@ def test_camera_figures_draw_every_move_with_the_sampler_warp():
         assert all((frames[k] - frames[0]).abs().max() > 0.5 for k in camera_figure.FRAMES[1:])
     assert camera_figure.motion_figure().height > len(camera_figure.MOVES) * camera_figure.SIZE * camera_figure.SCALE
     assert camera_figure.path_figure().width > len(camera_figure.PATH_FRAMES) * camera_figure.SIZE
+    assert camera_figure.icon_figure().size == (400, 400)  # the registry's icon: at most 800x400
 
 
 def core_context_windows(model, length: int, overlap: int, **options):
