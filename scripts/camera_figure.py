@@ -68,8 +68,13 @@ def motion_figure() -> Image.Image:
     return sheet
 
 
+def path_frames(count: int) -> torch.Tensor:
+    """The first ``count`` frames of PATH's camera on the grid pattern."""
+    return preview_frames(grid_pattern(SIZE, SIZE), count, camera_path(**PATH))
+
+
 def path_figure() -> Image.Image:
-    frames = preview_frames(grid_pattern(SIZE, SIZE), PATH_FRAMES[-1] + 1, camera_path(**PATH))
+    frames = path_frames(PATH_FRAMES[-1] + 1)
     cell, pad, head = SIZE + SIZE // 3, 4, 40
     sheet = Image.new("RGB", (len(PATH_FRAMES) * (cell + pad), head + cell + 4), "white")
     draw = ImageDraw.Draw(sheet)
@@ -85,7 +90,7 @@ ICON_SIZE = 400
 
 
 def icon_figure() -> Image.Image:
-    frames = preview_frames(grid_pattern(SIZE, SIZE), ICON_FRAMES[-1] + 1, camera_path(**PATH))
+    frames = path_frames(ICON_FRAMES[-1] + 1)
     pad = 8
     cell = (ICON_SIZE - 3 * pad) // 2
     sheet = Image.new("RGB", (ICON_SIZE, ICON_SIZE), "white")
