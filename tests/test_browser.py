@@ -101,13 +101,27 @@ class UI:
 
     def open_templates(self):
         """Sidebar -> Templates -> the pack's category, as a user does. Returns the dialog."""
+        dialog = template_dialog(self.page)
+        if dialog.is_visible():  # left open by a test that failed midway: every test starts from the canvas
+            dialog.locator("button:has(i.pi-times)").click()
+            dialog.wait_for(state="hidden")
         bar = self.page.locator(".side-tool-bar-container")
         # 1.32: a .templates-tab-button; 1.48: a plain side bar button whose name is "Templates"
         bar.locator(".templates-tab-button").or_(bar.get_by_role("button", name="Templates", exact=True)).first.click()
-        dialog = template_dialog(self.page)
         dialog.wait_for()
         dialog.get_by_text(pack_folder(), exact=True).click()
         return dialog
+
+    def open_template(self, stem: str) -> None:
+        """Click the workflow's card once its thumbnail shows, as a user clicks the picture they see: a card shows a
+        placeholder until its thumbnail has loaded, and a press on the placeholder released on the picture that
+        replaced it is no click (seen on a slow machine: the dialog stayed open). The dialog closes as the workflow
+        loads."""
+        dialog = self.open_templates()
+        card = shown_card(dialog, stem)
+        self.take_errors()
+        card.click()
+        dialog.wait_for(state="hidden")
 
     def check_missing_models(self, missing: list[dict]) -> None:
         """What the frontend shows a user who opens a workflow whose models are not installed must name exactly those
@@ -160,6 +174,18 @@ def template_dialog(page):
     """The template browser: the global dialog labelled by its key (a PrimeVue dialog in 1.32, a Reka one in 1.48;
     both carry aria-labelledby="<dialog key>")."""
     return page.locator('[aria-labelledby="global-workflow-template-selector"]')
+
+
+def shown_card(dialog, stem: str):
+    """The workflow's card in the template browser, scrolled into view and with its thumbnail loaded and decoded
+    (thumbnails load lazily, when visible; 'default-' is the frontend's stand-in picture)."""
+    card = dialog.get_by_test_id(f"template-workflow-{stem}")
+    card.scroll_into_view_if_needed()
+    image = card.locator("img").first
+    image.wait_for()
+    dialog.page.wait_for_function("img => img.complete && img.naturalWidth > 0 && !img.src.includes('default-')",
+                                  arg=image.element_handle())
+    return card
 
 
 # Every kind of dialog either frontend opens: PrimeVue's (.p-dialog) and Reka's ([role=dialog]).
@@ -368,9 +394,7 @@ def test_workflow_loads_and_runs_from_the_ui(ui, comfy_server, object_info, arti
     ui.user_files = {v for n in workflow["nodes"] if isinstance(n.get("widgets_values"), list)
                      for v in n["widgets_values"] if isinstance(v, str) and v}
     ui.user_files -= {p.name for p in (COMFY / "input").glob("*")}  # a stock ComfyUI has these (example.png)
-    dialog = ui.open_templates()
-    ui.take_errors()
-    dialog.get_by_test_id(f"template-workflow-{stem}").click()
+    ui.open_template(stem)
     page.wait_for_function("([n, name]) => app.graph.nodes.length === n && "
                            "app.extensionManager.workflow.activeWorkflow?.filename === name",
                            arg=[len(workflow["nodes"]), stem])
@@ -450,12 +474,7 @@ def test_template_browser_shows_every_workflow_with_its_thumbnail(ui):
     listed = sorted(c.get_attribute("data-testid").removeprefix("template-workflow-") for c in cards.all())
     assert listed == sorted(p.stem for p in WORKFLOWS)
     for path in WORKFLOWS:
-        card = dialog.get_by_test_id(f"template-workflow-{path.stem}")
-        card.scroll_into_view_if_needed()  # thumbnails load lazily, when visible
-        image = card.locator("img").first
-        image.wait_for()
-        ui.page.wait_for_function("img => img.complete && img.naturalWidth > 0 && !img.src.includes('default-')",
-                                  arg=image.element_handle())
+        image = shown_card(dialog, path.stem).locator("img").first
         assert image.evaluate("img => img.naturalWidth") == VIEWPORT["width"]  # our screenshot, not a stand-in
     page_errors = ui.take_errors()
     dialog.locator("button:has(i.pi-times)").click()
