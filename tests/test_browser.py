@@ -103,14 +103,19 @@ class UI:
         """Sidebar -> Templates -> the pack's category, as a user does. Returns the dialog."""
         dialog = template_dialog(self.page)
         if dialog.is_visible():  # left open by a test that failed midway: every test starts from the canvas
-            dialog.locator("button:has(i.pi-times)").click()
-            dialog.wait_for(state="hidden")
+            self.close_templates()
         bar = self.page.locator(".side-tool-bar-container")
         # 1.32: a .templates-tab-button; 1.48: a plain side bar button whose name is "Templates"
         bar.locator(".templates-tab-button").or_(bar.get_by_role("button", name="Templates", exact=True)).first.click()
         dialog.wait_for()
         dialog.get_by_text(pack_folder(), exact=True).click()
         return dialog
+
+    def close_templates(self) -> None:
+        """The template browser's close button (Escape does not close it)."""
+        dialog = template_dialog(self.page)
+        dialog.locator("button:has(i.pi-times)").click()
+        dialog.wait_for(state="hidden")
 
     def open_template(self, stem: str) -> None:
         """Click the workflow's card once its thumbnail shows, as a user clicks the picture they see: a card shows a
@@ -240,10 +245,8 @@ def ui(comfy_server):
         ui = UI(page, comfy_server)
         page.goto(comfy_server.url)
         page.wait_for_function("window.app && window.app.graph && window.app.canvas")
-        first_visit = template_dialog(page)
-        first_visit.wait_for()
-        first_visit.locator("button:has(i.pi-times)").click()  # its close button (Escape does not close it)
-        first_visit.wait_for(state="hidden")
+        template_dialog(page).wait_for()  # a first visit opens the template browser
+        ui.close_templates()
         banner = page.get_by_text("Introducing Nodes 2.0")  # an announcement bar: closed, as a user would
         if banner.count():
             banner.locator("xpath=../..").locator("button").last.click()
@@ -477,5 +480,5 @@ def test_template_browser_shows_every_workflow_with_its_thumbnail(ui):
         image = shown_card(dialog, path.stem).locator("img").first
         assert image.evaluate("img => img.naturalWidth") == VIEWPORT["width"]  # our screenshot, not a stand-in
     page_errors = ui.take_errors()
-    dialog.locator("button:has(i.pi-times)").click()
+    ui.close_templates()
     assert not page_errors
