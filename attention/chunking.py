@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .cross_frame import COND_UUIDS_KEY
+from .cross_frame import ANCHOR_FIRST_AND_PREVIOUS, COND_UUIDS_KEY, find_cross_frame
+from .families import anchor_cache_bytes, anchor_layout, inference_element_size
 from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_positions
 
 WRAPPER_KEY = "t2v-zero.frame-chunks"
@@ -251,18 +252,25 @@ def offloadable_free_memory(device) -> int:
     return free
 
 
-def estimate_video_memory(model, latent_shape, text_tokens) -> MemoryEstimate | None:
+def call_memory(model, shape, cond_shapes: dict | None = None) -> int:
+    """ComfyUI's own estimate of one model call's working memory for an input of ``shape`` (what it budgets when it
+    loads the model): ``call_model_memory_required`` where the host has it (newer ComfyUI moved the estimate there),
+    else ``memory_required``. ``cond_shapes``: shapes of the conditionings the estimate counts (reference latents)."""
+    base = model.model
+    estimate = getattr(base, "call_model_memory_required", None) or base.memory_required
+    return int(estimate(list(shape), cond_shapes=cond_shapes or {}))
+
+
+def estimate_video_memory(model, latent_shape, text_tokens, reference_shapes=()) -> MemoryEstimate | None:
     """The memory a video pass of ``model`` (a ModelPatcher carrying cross-frame attention and, maybe, frame chunks
     or core context windows) needs for a latent of ``latent_shape`` (rows of the joint pass, channels, height, width)
     with conditionings of ``text_tokens`` text tokens each (one entry per conditioning a step evaluates: positive,
-    and negative unless cfg 1 skips it). None where there is no anchor cache to size (a UNet: frame 0's hidden
-    states, tens of MB) or no cross-frame patch.
+    and negative unless cfg 1 skips it) and ``reference_shapes``: one list per conditioning of the latent shapes of
+    the reference images each frame gets (Kontext's, Qwen-Image-Edit's; their tokens join every joint call). None
+    where there is no anchor cache to size (a UNet: frame 0's hidden states, tens of MB) or no cross-frame patch.
 
-    A model call's working memory is ComfyUI's own estimate (BaseModel.memory_required, what it budgets when it
-    loads the model); the anchor cache is anchor_cache_bytes, exact."""
-    from .cross_frame import ANCHOR_FIRST_AND_PREVIOUS, find_cross_frame  # noqa: PLC0415
-    from .dit import anchor_cache_bytes, anchor_layout, inference_element_size  # noqa: PLC0415
-
+    A model call's working memory is ComfyUI's own estimate (call_memory); the anchor cache is anchor_cache_bytes,
+    exact."""
     patch = find_cross_frame(model.model_options)
     layout = anchor_layout(model) if patch is not None else None
     if layout is None or not text_tokens:
@@ -271,12 +279,16 @@ def estimate_video_memory(model, latent_shape, text_tokens) -> MemoryEstimate | 
     conds = len(text_tokens)
     kept = 2 if patch.anchor == ANCHOR_FIRST_AND_PREVIOUS else 1
     size = inference_element_size(model)
+    references = [layout.reference_tokens(shapes) for shapes in reference_shapes]
+    # a frame's references, in ComfyUI's own estimate: one per row (references ride on the batch like the frames)
+    per_frame_refs = [list(shape) for shape in (reference_shapes[0] if reference_shapes else ())]
 
     def cache(h, w):
-        return anchor_cache_bytes(layout, h, w, text_tokens, size, kept)
+        return anchor_cache_bytes(layout, h, w, text_tokens, size, kept, references)
 
     def working(rows, h=height, w=width):
-        return int(model.model.memory_required([rows * conds, channels, h, w]))
+        refs = [[rows * conds, *shape[-3:]] for shape in per_frame_refs]
+        return call_memory(model, [rows * conds, channels, h, w], {"ref_latents": refs} if refs else None)
 
     per_call, setting, windows = _per_call(model, frames)
     device = model.load_device
@@ -301,14 +313,15 @@ def estimate_video_memory(model, latent_shape, text_tokens) -> MemoryEstimate | 
                           working(1), working(per_call), whole, free, largest, smaller)
 
 
-def check_video_memory(model, latent_shape, text_tokens, pixels_per_latent: int = 8) -> MemoryEstimate | None:
+def check_video_memory(model, latent_shape, text_tokens, pixels_per_latent: int = 8,
+                       reference_shapes=()) -> MemoryEstimate | None:
     """Refuse, before any step runs, a split (frame chunks, context windows) that cannot fit even one frame per call
     next to the anchor cache, with a ValueError saying what fits. Anything that might fit runs: when the chosen size
     is over the estimate but a smaller one is not, a warning names the size that fits (ComfyUI's working-memory
     estimate is generous, and an unsplit batch may still run in ComfyUI's low-memory modes)."""
     import logging  # noqa: PLC0415
 
-    estimate = estimate_video_memory(model, latent_shape, text_tokens)
+    estimate = estimate_video_memory(model, latent_shape, text_tokens, reference_shapes)
     if estimate is None:
         return None
     e = estimate
@@ -371,8 +384,6 @@ def core_windows_refusal(model, sample_sigmas: torch.Tensor, frames: int) -> str
 def check_core_windows(model, sample_sigmas: torch.Tensor, frames: int) -> None:
     """A ValueError before sampling, naming the fix, where this ComfyUI's core context windows cannot run a DiT's
     batch of frames (UNets keep core's own error there, which tests/test_motion.py pins on ComfyUI 0.3.75)."""
-    from .dit import anchor_layout  # noqa: PLC0415
-
     if anchor_layout(model) is None:
         return
     why = core_windows_refusal(model, sample_sigmas, frames)

@@ -8,13 +8,13 @@ attention kernel (whatever it is) does the rest.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import weakref
 
 import torch
 
+from .families import REFERENCE_TOKENS_KEY
 from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_positions
 
 ANCHOR_FIRST = "first"
@@ -115,7 +115,7 @@ class CrossFrameAttention:
         self.cache = AnchorCache()
         self._warned = False
         self.reached = 0
-        """Calls that reached this patch through a DiT hook (attention/dit.py checks that sampling does)."""
+        """Calls that reached this patch through a DiT hook (attention/dit.py ReachGuard checks that sampling does)."""
 
     def __deepcopy__(self, memo):
         # ModelPatcher.clone() deep-copies model_options: a clone gets the same settings and a cache of its own.
@@ -313,11 +313,6 @@ class CrossFrameAttention:
         return self._cached(ctx, val, first, keys)
 
 
-REFERENCE_TOKENS_KEY = "reference_image_num_tokens"
-"""transformer_options key: how many tokens each reference image (Flux.1 Kontext's, Qwen-Image-Edit's ReferenceLatent)
-appends to the image tokens of every frame (comfy/ldm/flux/model.py, qwen_image/model.py). They come last."""
-
-
 def reference_token_count(options: dict) -> int:
     return int(sum(options.get(REFERENCE_TOKENS_KEY) or ()))
 
@@ -327,12 +322,19 @@ def keep_own_tokens(swapped: torch.Tensor, own: torch.Tensor, count: int, tokens
     anchor's last ``count`` tokens put back to the frame's own: a frame's reference tokens are its input (its source
     frame, as Instruct-Pix2Pix's concatenated frame is), and reading frame 0's would make every frame frame 0's edit.
     The predecessor's block stays whole. Tokens are dim ``tokens_dim`` (-2 in the DiT attn1 patch's (batch, heads,
-    tokens, head_dim))."""
+    tokens, head_dim)). A count that leaves no image token in the call is refused: the model does not put its
+    reference tokens where the count says."""
     if count <= 0:
         return swapped
+    tokens = own.shape[tokens_dim]
+    if count >= tokens:
+        raise RuntimeError(f"Cross-Frame Attention (T2V-Zero): this attention call has {tokens} tokens, but the model "
+                           f"reports {count} reference-image tokens at their end: the reference images do not sit "
+                           f"where cross-frame attention expects them on this model. Fix: remove the reference "
+                           f"image (ReferenceLatent) from the conditioning, or Cross-Frame Attention from the model.")
     if swapped.untyped_storage().data_ptr() == own.untyped_storage().data_ptr():
         swapped = swapped.clone()  # a lone frame 0's rows are a view of its own: never write into the caller's
-    start = own.shape[tokens_dim] - count
+    start = tokens - count
     swapped.narrow(tokens_dim, start, count).copy_(own.narrow(tokens_dim, start, count))
     return swapped
 
@@ -353,37 +355,6 @@ def cross_frame_in(transformer_options: dict) -> CrossFrameAttention | None:
         if isinstance(p, CrossFrameAttention):
             return p
     return None
-
-
-def with_cross_frame(model, patch: CrossFrameAttention, route: str | None = None):
-    """A clone of ``model`` (a ComfyUI ModelPatcher) carrying ``patch``; any earlier CrossFrameAttention is replaced,
-    other attn1 patches (IPAdapter, PAG, ToMe...) are kept in order.
-
-    The hook depends on the model's family (attention/dit.py): UNets get the attn1 patch as always; Flux-style DiTs
-    get it too (it answers their signature); SD3/SD3.5 get the attention override, chained to any override already
-    there. Any other family raises UnsupportedModelError here, before sampling, as does anchor first+previous on
-    Qwen-Image.
-    ``route`` forces a DiT's hook (tests: the override route a Flux takes on hosts without DiT attn1 patches).
-    """
-    from .dit import ROUTE_UNET, attention_route, install, model_family, sparse_causal_refusal  # noqa: PLC0415
-
-    natural = attention_route(model)
-    route = natural if route is None or natural == ROUTE_UNET else route
-    refusal = sparse_causal_refusal(model, route) if patch.anchor != ANCHOR_FIRST else None
-    if refusal:
-        raise ValueError(f"Cross-Frame Attention: anchor {patch.anchor!r} is not supported on {model_family(model)}: "
-                         f"{refusal}. Fix: set the anchor input to 'first'.")
-    model = model.clone()
-    patches = model.model_options.setdefault("transformer_options", {}).setdefault("patches", {})
-    patches["attn1_patch"] = [p for p in patches.get("attn1_patch", []) if not isinstance(p, CrossFrameAttention)]
-    model.set_model_attn1_patch(patch)
-    import comfy.patcher_extension  # noqa: PLC0415
-
-    model.remove_callbacks_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, CLEANUP_KEY)
-    model.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, CLEANUP_KEY, release_anchor_cache)
-    if route != ROUTE_UNET:
-        install(model, patch, route)
-    return model
 
 
 def release_anchor_cache(model) -> None:

@@ -33,8 +33,9 @@ HOST = Path(os.environ.get("T2VZ_HOST") or REPO / ".host")
 MID_FLUX = {"hidden_size": 512, "num_heads": 4, "depth": 2, "depth_single_blocks": 4, "context_in_dim": 64,
             "vec_in_dim": 64}
 TEXT_TOKENS = 16
-REAL_FLUX_TEXT_TOKENS = 512
-"""Flux.1 dev's T5 context (the layout, 19 double and 38 single blocks of 3072 channels, is attention/dit.py FLUX1)."""
+REAL_FLUX_TEXT_TOKENS = 256
+"""Flux.1 dev's T5 context as ComfyUI pads it (the layout, 19 double and 38 single blocks of 3072 channels, is
+attention/families.py FLUX1)."""
 
 
 def setup(threads: int):
@@ -124,7 +125,7 @@ def main() -> int:
     import torch
     from t2vz.attention import CrossFrameAttention, with_cross_frame, with_frame_chunks
     from t2vz.attention.chunking import estimate_video_memory
-    from t2vz.attention.dit import FLUX1, anchor_cache_bytes
+    from t2vz.attention.families import FLUX1, anchor_cache_bytes
     from t2vz.motion import Motion, sample_video
 
     with tempfile.TemporaryDirectory() as tmp:

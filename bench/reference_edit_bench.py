@@ -42,7 +42,7 @@ def main() -> int:
     import torch
 
     from t2vz.attention import cross_frame, dit
-    from t2vz.motion.instruct_pix2pix import ip2p_sigmas, sample_edit
+    from t2vz.motion.video_edit import edit_sigmas, sample_edit
     from t2vz.motion.parts import video_part
     from t2vz.motion.reference_edit import edit_video_by_reference, with_references
 
@@ -55,7 +55,7 @@ def main() -> int:
     swapped = sources.clone()
     swapped[1:] = torch.stack([b if k % 2 == 0 else a for k in range(1, frames)])  # frame 0 keeps its source
     positive, negative = conditioning(1), conditioning(2)
-    sigmas = ip2p_sigmas(model, args.steps, "euler", "simple")
+    sigmas = edit_sigmas(model, args.steps, "euler", "simple")
     keep_own = cross_frame.keep_own_tokens
 
     def plain(source):

@@ -21,34 +21,40 @@ import logging
 
 import torch
 
-from .instruct_pix2pix import edit_setup, sample_edit
+from ..attention.families import model_name, takes_references
 from .parts import Part
-from .sampler import NOISE_SHARED, Progress, video_model
-REFERENCE_KEY = "reference_latents"
-"""Conditioning key of the reference images (core ReferenceLatent, TextEncodeQwenImageEdit)."""
+from .sampler import NOISE_SHARED, REFERENCE_KEY, Progress
+from .video_edit import edit_setup, sample_edit
+
 KONTEXT_MODEL = "flux1-dev-kontext_fp8_scaled.safetensors"
 QWEN_EDIT_MODEL = "qwen_image_edit_2509_fp8_e4m3fn.safetensors"
 
 log = logging.getLogger("t2v-zero")
 
 
-def reference_model_classes() -> tuple[type, ...]:
-    """ComfyUI model classes that take ``reference_latents`` (Flux and its kin, Qwen-Image), those this host has."""
-    import comfy.model_base  # noqa: PLC0415
-
-    return tuple(getattr(comfy.model_base, name) for name in ("Flux", "QwenImage") if hasattr(comfy.model_base, name))
+SAME_ARCHITECTURE = ("a plain Flux.1 dev and a plain Qwen-Image have the same architecture as their editing siblings "
+                     "(Flux.1 Kontext, Qwen-Image-Edit) and cannot be told apart: they run, but do not edit")
+"""What the node cannot check, said in its tooltip and the docs."""
 
 
 def check_reference_model(model) -> None:
-    """ValueError unless ``model`` (a ComfyUI ModelPatcher) takes reference images as tokens."""
-    base = model.model
-    if isinstance(base, reference_model_classes()):
+    """ValueError unless ``model`` (a ComfyUI ModelPatcher) reads reference images as tokens of every frame; the
+    error names the family the user loaded (``an SD1.5 model``) and why it cannot edit here."""
+    if takes_references(model):
         return
+    import comfy.model_base  # noqa: PLC0415
+
+    name = model_name(model)
+    article = "an" if name[:1] in "AEIOUS" else "a"
+    if isinstance(model.model, comfy.model_base.Flux):  # Chroma: its conditioning takes them, its network drops them
+        why = (f"{article} {name} model ignores reference images (its network drops them): every frame would be "
+               f"drawn from the text alone")
+    else:
+        why = f"{article} {name} model takes no reference image"
     raise ValueError(
-        f"model is a {type(base).__name__} model, which takes no reference image: this node edits each frame with "
-        f"an instruction-editing model that reads the source frame as a reference, Flux.1 Kontext [dev] "
-        f"({KONTEXT_MODEL}) or Qwen-Image-Edit ({QWEN_EDIT_MODEL}). Fix: load one with Load Diffusion Model; for "
-        f"an SD1.5 Instruct-Pix2Pix checkpoint use Instruct-Pix2Pix Video instead.")
+        f"model: {why}. This node edits each frame with an instruction-editing model that reads the source frame as a "
+        f"reference, Flux.1 Kontext [dev] ({KONTEXT_MODEL}) or Qwen-Image-Edit ({QWEN_EDIT_MODEL}). Fix: load one "
+        f"with Load Diffusion Model; for an SD1.5 Instruct-Pix2Pix checkpoint use Instruct-Pix2Pix Video instead.")
 
 
 def with_references(conditioning, sources: torch.Tensor):
@@ -74,16 +80,19 @@ def edit_video_by_reference(model, positive, negative, sources: torch.Tensor, se
     (F, C, H, W), VAE-encoded. Returns the edited frames' LATENT samples.
 
     positive: the instruction (for Kontext with Flux Guidance; for Qwen-Image-Edit its text encoder's);
-    negative: used when cfg > 1. sigmas: the schedule (motion/instruct_pix2pix.ip2p_sigmas).
-    frames_per_chunk: N > 0 runs the model on N frames at a time; same result, memory of N frames.
+    negative: used when cfg > 1. sigmas: the schedule (motion/video_edit.edit_sigmas).
+    frames_per_chunk: N > 0 runs the model on N frames at a time; same result, memory of N frames (plus frame 0's
+    keys and values, reference tokens included: a size that cannot fit is refused before sampling).
     part: one part of the video (motion/parts.py): ``sources`` then holds the frames ``part.rows`` (frame 0, the
     anchor, and the part's), and the part's edited frames come back, as the whole video's run edits them.
     """
     import comfy.samplers  # noqa: PLC0415
 
     check_reference_model(model)
-    part, sampler = edit_setup(model, sources, sampler_name, noise_mode, part)
-    guider = comfy.samplers.CFGGuider(video_model(model, frames_per_chunk, part))
-    guider.set_conds(with_references(positive, sources), with_references(negative, sources))
+    positive, negative = with_references(positive, sources), with_references(negative, sources)
+    part, sampler, joint = edit_setup(model, sources, sampler_name, noise_mode, part, frames_per_chunk, positive,
+                                      negative, cfg)
+    guider = comfy.samplers.CFGGuider(joint)
+    guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
     return sample_edit(guider, sampler, sources, seed, sigmas, noise_mode, part, progress)

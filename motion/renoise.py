@@ -70,13 +70,20 @@ FAMILY_WORDS = {
 
 
 def _family_in_words(model_sampling) -> str:
-    """What a refused model is, in words (never a class name)."""
-    import comfy.model_sampling as cms  # noqa: PLC0415
+    """What a refused model is, in words (never a class name), read from how its sampling behaves, not from a list of
+    classes: one that adds no noise to the latent (IMG_TO_IMG_FLOW, IMG_TO_IMG_VELOCITY, whatever comes next) or
+    hands the model its input unscaled at a high sigma (IMG_TO_IMG) starts from an image."""
+    import torch  # noqa: PLC0415
 
-    img2img_flow = getattr(cms, "IMG_TO_IMG_FLOW", None)
-    if img2img_flow is not None and isinstance(model_sampling, img2img_flow):
-        return "an image-to-image flow model, whose sampling starts from an image and adds no noise"
-    if isinstance(model_sampling, getattr(cms, "IMG_TO_IMG", ())):
+    try:
+        sigma = float(model_sampling.sigma_max) * 0.5 if float(model_sampling.sigma_max) > 0 else 0.5
+        if _scaled(model_sampling, sigma, 1.0, 0.0) == 0.0:
+            return "an image-to-image model, whose sampling starts from an image and adds no noise"
+        probe = torch.full((1, 1, 1, 1), 3.0)
+        unscaled = bool(torch.equal(model_sampling.calculate_input(torch.tensor([max(sigma, 1.0)]), probe), probe))
+    except Exception:  # noqa: BLE001 - a sampling that cannot take the probes: say what we know
+        unscaled = False
+    if unscaled:
         return "an image-to-image model, whose sampling starts from an image"
     return "a model whose sampling adds noise in a way this node does not know"
 

@@ -24,6 +24,7 @@ import torch
 from ..attention import (ANCHOR_FIRST_AND_PREVIOUS, CrossFrameAttention, find_cross_frame, with_cross_frame,
                          with_frame_chunks, with_video_frames)
 from ..attention.chunking import check_core_windows, check_video_memory
+from ..attention.families import conditioning_text_tokens
 from .background import latent_masks, smooth_background
 from .camera import Camera, ConstantMotion
 from .field import frame_affines, warp_frames
@@ -37,6 +38,9 @@ NOISE_MOTION = "motion"
 NOISE_SHARED = "shared"
 NOISE_INDEPENDENT = "independent"
 NOISE_MODES = (NOISE_MOTION, NOISE_SHARED, NOISE_INDEPENDENT)
+
+REFERENCE_KEY = "reference_latents"
+"""Conditioning key of the reference images (core ReferenceLatent, TextEncodeQwenImageEdit)."""
 
 log = logging.getLogger("t2v-zero")
 
@@ -106,16 +110,40 @@ def video_model(model, frames_per_chunk: int = 0, part: Part | None = None):
     return model
 
 
-def conditioning_tokens(model, positive, negative, cfg: float) -> list[int]:
-    """Text tokens of each conditioning a step evaluates (the anchor cache keeps one entry per conditioning): the
-    positive ones, and the negative ones unless cfg 1 lets ComfyUI skip them (its cfg1 optimisation)."""
+def evaluated_conditionings(model, positive, negative, cfg: float) -> list[tuple[torch.Tensor, dict]]:
+    """(embedding, options) of each conditioning a step evaluates (the anchor cache keeps one entry per
+    conditioning): the positive ones, and the negative ones unless cfg 1 lets ComfyUI skip them (its cfg1
+    optimisation)."""
     skip = math.isclose(cfg, 1.0) and not model.model_options.get("disable_cfg1_optimization", False)
-    tokens = []
+    out = []
     for entry in list(positive or []) + ([] if skip else list(negative or [])):
         cond = entry[0] if isinstance(entry, (list, tuple)) and entry else None
         if isinstance(cond, torch.Tensor) and cond.ndim >= 2:
-            tokens.append(int(cond.shape[1]))
-    return tokens
+            out.append((cond, entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {}))
+    return out
+
+
+def conditioning_tokens(model, positive, negative, cfg: float) -> list[int]:
+    """Text tokens each evaluated conditioning puts into a joint attention call of ``model`` (its family's count:
+    HiDream's calls add two Llama layers' tokens to the T5 ones)."""
+    return [conditioning_text_tokens(model, cond, options)
+            for cond, options in evaluated_conditionings(model, positive, negative, cfg)]
+
+
+def conditioning_references(model, positive, negative, cfg: float) -> list[list[tuple[int, ...]]]:
+    """For each evaluated conditioning, the latent shapes of the reference images one frame gets (core
+    ReferenceLatent's ``reference_latents``: a batch of one picture, or one latent per frame as Edit Video gives)."""
+    return [[tuple(ref.shape[1:]) for ref in options.get(REFERENCE_KEY) or () if isinstance(ref, torch.Tensor)]
+            for _, options in evaluated_conditionings(model, positive, negative, cfg)]
+
+
+def check_pass_memory(joint_model, model, rows: int, spatial_shape, positive, negative, cfg: float) -> None:
+    """The memory check before sampling (attention/chunking.py check_video_memory) for a joint pass of ``rows``
+    frames of ``spatial_shape`` (channels, height, width) with these conditionings."""
+    latent_format = model.get_model_object("latent_format")
+    check_video_memory(joint_model, (rows, *spatial_shape), conditioning_tokens(model, positive, negative, cfg),
+                       int(getattr(latent_format, "spacial_downscale_ratio", 8) or 8),
+                       conditioning_references(model, positive, negative, cfg))
 
 
 def joint_sampler(sampler, sampler_name: str, noise_mode: str, part: Part):
@@ -244,9 +272,7 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     # what cannot run is refused here, before any step: core windows this host cannot run, a frame chunk (or context
     # window) that cannot fit next to the anchor cache
     check_core_windows(joint_model, sigmas, len(rows))
-    check_video_memory(joint_model, (len(rows), *spatial_shape[1:]),
-                       conditioning_tokens(model, positive, negative, cfg),
-                       int(getattr(latent_format, "spacial_downscale_ratio", 8) or 8))
+    check_pass_memory(joint_model, model, len(rows), spatial_shape[1:], positive, negative, cfg)
     noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
     if noise_mode != NOISE_MOTION:
         noise = noise[rows]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..attention import ANCHOR_FIRST, ANCHOR_MODES, CrossFrameAttention, percent_sigmas, with_cross_frame
+from ..attention import ANCHOR_FIRST, ANCHOR_MODES, SUPPORTED, CrossFrameAttention, percent_sigmas, with_cross_frame
 
 
 class CrossFrameAttentionPatch(io.ComfyNode):
@@ -16,15 +16,15 @@ class CrossFrameAttentionPatch(io.ComfyNode):
             description=(
                 "Makes every frame's self-attention read the keys and values of the video's first frame "
                 "(Text2Video-Zero), which keeps identity, appearance and background consistent across frames. "
-                "Works with any sampler, CFG setting, context windows and other attention patches, on UNet models "
-                "(SD1.x, SD2.x, SDXL) and the flow DiTs (Flux, SD3 / SD3.5, Qwen-Image): there every frame's text and "
-                "image tokens read frame 0's. "
+                "Works with any sampler, CFG setting, context windows and other attention patches, on "
+                f"{SUPPORTED}; on the DiTs every frame's text and image tokens read frame 0's. "
                 "MotionLatentSampler applies it with the defaults by itself; use this node to change them."),
             inputs=[
-                io.Model.Input("model", tooltip="The diffusion model to patch: SD1.x, SD2.x, SDXL (and fine-tunes), "
-                               "Flux (dev, schnell, fine-tunes; Chroma), SD3 / SD3.5 or Qwen-Image. Another family is "
-                               "refused with an error naming it. The original is left untouched: the node returns "
-                               "a patched copy."),
+                io.Model.Input("model", tooltip=f"The diffusion model to patch: {SUPPORTED} (and their "
+                               "fine-tunes). Another family, and video models, are refused with an error naming them. "
+                               "Put this node last, after any node that sets an attention override (Block Sparse "
+                               "Attention, attention backends): an override placed over it is refused. The original "
+                               "is left untouched: the node returns a patched copy."),
                 io.Combo.Input("anchor", options=list(ANCHOR_MODES), default=ANCHOR_FIRST,
                                tooltip="first: every frame attends to frame 0 only (the paper). first+previous: to "
                                        "frame 0 and its own previous frame (sparse-causal), smoother motion at a "

@@ -4,7 +4,8 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..motion.instruct_pix2pix import IP2P_CHECKPOINT, IP2P_NOISE_MODES, check_ip2p_model, edit_video, ip2p_sigmas
+from ..motion.instruct_pix2pix import IP2P_CHECKPOINT, check_ip2p_model, edit_video
+from ..motion.video_edit import EDIT_NOISE_MODES, edit_sigmas
 from ..motion.sampler import NOISE_SHARED
 from .progress import progress_for
 from .video_edit import edit_frames, edit_outputs, frame_selection_inputs
@@ -52,7 +53,7 @@ class InstructPix2PixVideo(io.ComfyNode):
                 io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="normal",
                                tooltip="Any ComfyUI scheduler. normal spaces the timesteps evenly from 999 to 0, as "
                                        "the reference's Euler ancestral scheduler does."),
-                io.Combo.Input("noise_mode", options=list(IP2P_NOISE_MODES), default=NOISE_SHARED,
+                io.Combo.Input("noise_mode", options=list(EDIT_NOISE_MODES), default=NOISE_SHARED,
                                tooltip="shared: every frame starts from the same noise and, with ancestral/SDE "
                                        "samplers, gets the same noise at every step: frames differ only where the "
                                        "input differs (less flicker). independent: fresh noise per frame, the "
@@ -72,7 +73,7 @@ class InstructPix2PixVideo(io.ComfyNode):
                 scheduler, noise_mode, frames_per_chunk, start_frame, end_frame, every_nth,
                 frame_rate=8.0, part=0, parts=1) -> io.NodeOutput:
         check_ip2p_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
-        sigmas = ip2p_sigmas(model, steps, sampler_name, scheduler)
+        sigmas = edit_sigmas(model, steps, sampler_name, scheduler)
 
         def edit(sources, video_frames):
             return edit_video(model, positive, negative, sources, seed, sigmas, sampler_name=sampler_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
+from ..attention import SUPPORTED
 from ..motion import NOISE_MODES, NOISE_MOTION, T_MAX_INDEX, Motion, check_latent, phases, sample_video
 from ..motion.parts import video_part
 from .camera import camera_path_input, chosen_camera, motion_inputs
@@ -25,10 +26,10 @@ class MotionLatentSampler(io.ComfyNode):
                 "With sampler ddim + scheduler ddim_uniform at 50 steps it reproduces the reference exactly. "
                 "Connect first_frame (a VAE-encoded image) for image-to-video."),
             inputs=[
-                io.Model.Input("model", tooltip="The text-to-image model: SD1.x, SD2.x, SDXL or a fine-tune (few-step "
-                               "ones too: Lightning, Hyper, LCM), a flow DiT (Flux, SD3 / SD3.5) or a continuous "
-                               "EDM / v model (Playground 2.5, CosXL). Cross-frame attention is added for you unless "
-                               "the model already went through CrossFrameAttentionPatch."),
+                io.Model.Input("model", tooltip=f"The text-to-image model: {SUPPORTED}, or a fine-tune (few-step "
+                               "ones too: Lightning, Hyper, LCM; continuous EDM / v models: Playground 2.5, CosXL). "
+                               "Cross-frame attention is added for you unless the model already went through "
+                               "CrossFrameAttentionPatch."),
                 io.Conditioning.Input("positive", tooltip="What the video shows (CLIPTextEncode)."),
                 io.Conditioning.Input("negative", tooltip="What to avoid (CLIPTextEncode; may be empty text)."),
                 io.Latent.Input("latent_image", tooltip="The frames to fill: EmptyLatentImage with width, height and "
@@ -65,7 +66,8 @@ class MotionLatentSampler(io.ComfyNode):
                 io.Int.Input("frames_per_chunk", default=0, min=0, max=4096,
                              tooltip="0 = all frames in one model call. N > 0 = N frames at a time: results are the "
                                      "same, and memory follows N plus, on DiTs (Flux, SD3), frame 0's keys and "
-                                     "values (about 3 GiB per conditioning for Flux.1 at 1024 px). A size that "
+                                     "values (about 2.8 GiB per conditioning for Flux.1 at 1024 px and 256 T5 tokens; "
+                                     "5.5 GiB with a Kontext reference picture). A size that "
                                      "cannot fit is refused before sampling, with the size that fits. Use for long "
                                      "videos."),
                 io.Mask.Input("foreground_mask", optional=True,

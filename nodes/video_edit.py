@@ -5,10 +5,11 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..motion.instruct_pix2pix import IP2P_NOISE_MODES, fit_frames, ip2p_sigmas, select_frames
 from ..motion.parts import video_part
-from ..motion.reference_edit import KONTEXT_MODEL, QWEN_EDIT_MODEL, check_reference_model, edit_video_by_reference
+from ..motion.reference_edit import (KONTEXT_MODEL, QWEN_EDIT_MODEL, SAME_ARCHITECTURE, check_reference_model,
+                                     edit_video_by_reference)
 from ..motion.sampler import NOISE_SHARED
+from ..motion.video_edit import EDIT_NOISE_MODES, edit_sigmas, fit_frames, select_frames
 from ..motion.vae import VAE_CHUNK, decode_frames, encode_frames
 from .progress import progress_for
 from .video_parts import part_inputs, part_latent
@@ -76,8 +77,10 @@ class ReferenceEditVideo(io.ComfyNode):
                 "frames and the frame rate to write them at."),
             inputs=[
                 io.Model.Input("model", tooltip=f"Flux.1 Kontext [dev] ({KONTEXT_MODEL}) or Qwen-Image-Edit "
-                               f"({QWEN_EDIT_MODEL}), loaded with Load Diffusion Model. Cross-frame attention is "
-                               f"added for you unless the model already went through CrossFrameAttentionPatch."),
+                               f"({QWEN_EDIT_MODEL}), loaded with Load Diffusion Model (Flux 2 edits by references "
+                               f"too). Models that take no reference image (SD1.5, SD3, Chroma, ...) are refused; "
+                               f"{SAME_ARCHITECTURE}. Cross-frame attention is added for you unless the model "
+                               f"already went through CrossFrameAttentionPatch."),
                 io.Conditioning.Input("positive", tooltip="The instruction, e.g. \"make it a snowy winter day\": "
                                       "CLIPTextEncode then Flux Guidance (2.5) for Kontext; TextEncodeQwenImageEdit for "
                                       "Qwen-Image-Edit. A reference image already on it is replaced by each frame's "
@@ -102,7 +105,7 @@ class ReferenceEditVideo(io.ComfyNode):
                                tooltip="Any ComfyUI sampler; euler is what both models' examples use."),
                 io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="simple",
                                tooltip="Any ComfyUI scheduler; simple is what both models' examples use."),
-                io.Combo.Input("noise_mode", options=list(IP2P_NOISE_MODES), default=NOISE_SHARED,
+                io.Combo.Input("noise_mode", options=list(EDIT_NOISE_MODES), default=NOISE_SHARED,
                                tooltip="shared: every frame starts from the same noise and, with ancestral/SDE "
                                        "samplers, gets the same noise at every step: frames differ only where the "
                                        "source differs (no flicker). independent: fresh noise per frame (as running "
@@ -122,7 +125,7 @@ class ReferenceEditVideo(io.ComfyNode):
                 frames_per_chunk, start_frame, end_frame, every_nth, frame_rate=8.0, part=0,
                 parts=1) -> io.NodeOutput:
         check_reference_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
-        sigmas = ip2p_sigmas(model, steps, sampler_name, scheduler)
+        sigmas = edit_sigmas(model, steps, sampler_name, scheduler)
 
         def edit(sources, video_frames):
             return edit_video_by_reference(model, positive, negative, sources, seed, sigmas,

@@ -369,6 +369,19 @@ def text_per_frame(kind):
     return embedding.expand(FRAMES, -1, -1), extra["pooled_output"].expand(FRAMES, -1)
 
 
+def diffusers_flux_run(reference, x, text, pooled, t, guidance, processor=None):
+    """diffusers' Flux transformer's prediction for ComfyUI-layout latents ``x`` (with ``processor`` set, if any)."""
+    from tiny_dit import flux_ids, pack, unpack
+
+    if processor is not None:
+        reference.set_attn_processor(processor)
+    img_ids, txt_ids = flux_ids(8, 8, text.shape[1])
+    with torch.no_grad():
+        out = reference(hidden_states=pack(x), encoder_hidden_states=text, pooled_projections=pooled, timestep=t,
+                        img_ids=img_ids, txt_ids=txt_ids, guidance=guidance, return_dict=False)[0]
+    return unpack(out, 16, 8, 8)
+
+
 @pytest.mark.parametrize("anchor", ["first", ANCHOR_FIRST_AND_PREVIOUS])
 @pytest.mark.parametrize("kind", ["flux-dev", "flux-schnell"])
 def test_flux_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
@@ -376,7 +389,7 @@ def test_flux_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
     gives every frame frame 0's keys and values. ComfyUI's Flux with our patch predicts the same velocity for every
     frame (plain ComfyUI Flux equals plain diffusers too, so the comparison is about the attention)."""
     pytest.importorskip("diffusers")
-    from tiny_dit import FrameZeroFluxProcessor, diffusers_flux, flux_ids, pack, unpack
+    from tiny_dit import FrameZeroFluxProcessor, diffusers_flux
 
     model = models(kind)
     reference = diffusers_flux(model)
@@ -384,7 +397,6 @@ def test_flux_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
     text, pooled = text_per_frame(kind)
     guidance = torch.full((FRAMES,), 3.5) if kind == "flux-dev" else None
     t = torch.full((FRAMES,), 0.7)
-    img_ids, txt_ids = flux_ids(8, 8, text.shape[1])
 
     def ours(patches):
         options = {"patches": {"attn1_patch": patches}, "cond_or_uncond": [0]}
@@ -393,12 +405,7 @@ def test_flux_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
             return model.model.diffusion_model(x, t, context=text, y=pooled, transformer_options=options, **extra)
 
     def theirs(processor=None):
-        if processor is not None:
-            reference.set_attn_processor(processor)
-        with torch.no_grad():
-            out = reference(hidden_states=pack(x), encoder_hidden_states=text, pooled_projections=pooled, timestep=t,
-                            img_ids=img_ids, txt_ids=txt_ids, guidance=guidance, return_dict=False)[0]
-        return unpack(out, 16, 8, 8)
+        return diffusers_flux_run(reference, x, text, pooled, t, guidance, processor)
 
     plain = theirs()
     assert rel(ours([]), plain) < 1e-5
@@ -407,6 +414,67 @@ def test_flux_parity_with_diffusers_frame_zero_processor(models, kind, anchor):
     assert rel(got, expected) < 1e-5
     assert rel(got[1], plain[1]) > 1e-2
     print(f"{kind} {anchor}: plain {rel(ours([]), plain):.1e}, cross-frame {rel(got, expected):.1e} (relative)")
+
+
+@pytest.mark.parametrize("anchor", ["first", ANCHOR_FIRST_AND_PREVIOUS])
+def test_flux_parity_with_several_heads_blocks_and_two_conditioning_chunks(models, anchor):
+    """The Flux parity at cfg > 1 on a wider tiny Flux ("flux-dev-wide": 2 heads, 2 double and 2 single blocks,
+    through the real loader): one call holds two conditioning chunks (uncond then cond, each with its own text,
+    pooled vector and noise) and the patch takes the attn1 route with_cross_frame gives Flux. diffusers'
+    FluxTransformer2DModel, with a processor that anchors each chunk's frames on that chunk's frame 0, predicts the
+    same velocity for every row."""
+    pytest.importorskip("diffusers")
+    import safetensors.torch
+
+    from tiny_dit import FLUX_WIDE, FrameZeroFluxProcessor, diffusers_flux
+
+    kind, chunks = "flux-dev-wide", 2
+    model = models(kind)
+    config = model.model.model_config.unet_config
+    assert type(model.model.model_config).__name__ == "Flux"
+    assert {k: config[k] for k in FLUX_WIDE} == FLUX_WIDE  # what detection read from the file's weights
+    saved = safetensors.torch.load_file(str(tiny_dit_file(kind)))
+    loaded = model.model.diffusion_model.state_dict()
+    assert set(saved) == set(loaded) and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    assert attention_route(model) == ROUTE_DIT_ATTN1
+    cross = patched(model, anchor=anchor)
+    options = {**cross.model_options["transformer_options"], "cond_or_uncond": [1, 0]}
+    assert find_cross_frame(cross.model_options) in options["patches"]["attn1_patch"]
+    assert "optimized_attention_override" not in options  # the attn1 route, not the override route
+
+    reference = diffusers_flux(model)
+    assert reference.config.num_attention_heads == 2 and len(reference.transformer_blocks) == 2
+    assert len(reference.single_transformer_blocks) == 2
+    texts = [conditioning(kind, seed)[0] for seed in (2, 1)]  # chunk 0: uncond, chunk 1: cond
+    text = torch.cat([embedding.expand(FRAMES, -1, -1) for embedding, _ in texts])
+    pooled = torch.cat([extra["pooled_output"].expand(FRAMES, -1) for _, extra in texts])
+    x = torch.cat([noise(seed=0), noise(seed=5)])
+    batch = chunks * FRAMES
+    guidance = torch.full((batch,), 3.5)
+    t = torch.full((batch,), 0.7)
+
+    def ours(transformer_options):
+        with torch.no_grad():
+            return model.model.diffusion_model(x, t, context=text, y=pooled, guidance=guidance,
+                                               transformer_options=transformer_options)
+
+    def theirs(processor=None):
+        return diffusers_flux_run(reference, x, text, pooled, t, guidance, processor)
+
+    plain = theirs()
+    plain_error = rel(ours({"cond_or_uncond": [1, 0]}), plain)
+    previous = anchor != "first"
+    expected = theirs(FrameZeroFluxProcessor(previous=previous, chunks=chunks))
+    got = ours(options)
+    error = rel(got, expected)
+    print(f"{kind} {anchor} cfg chunks {chunks}: plain {plain_error:.1e}, cross-frame {error:.1e} (relative)")
+    assert plain_error < 1e-5
+    assert error < 1e-5
+    for c in range(chunks):  # the patch changes every chunk's frames...
+        assert rel(got[c * FRAMES + 1], plain[c * FRAMES + 1]) > 1e-2
+    # ...and which frame 0 the second chunk reads shows: anchoring the whole batch on chunk 0's frame 0 differs
+    one_anchor = theirs(FrameZeroFluxProcessor(previous=previous))
+    assert rel(expected[FRAMES:], one_anchor[FRAMES:]) > 1e-2
 
 
 @pytest.mark.parametrize("anchor", ["first", ANCHOR_FIRST_AND_PREVIOUS])

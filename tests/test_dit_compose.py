@@ -395,11 +395,12 @@ def test_an_override_set_after_ours_on_sd3_stops_the_run_naming_cause_and_fix(mo
         assert words in message, (words, message)
 
 
-def test_an_override_set_after_ours_that_chains_the_slot_is_fine(models):
-    """A node after ours that keeps the override it finds and calls it (as ours does) composes: the video is ours."""
+def test_an_override_set_after_ours_that_calls_it_is_refused_with_the_fix(models):
+    """A node after ours that keeps the override it finds and calls it cannot be told apart from one that calls it
+    only for some calls (core's Block Sparse Attention computes the calls it accelerates itself): the run is refused
+    at its first attention call, naming the fix, instead of sampling partly plain frames. Put before ours, the same
+    override composes (test_an_override_set_before_ours_on_sd3_is_still_called)."""
     model = cross_frame_node(models("sd3"))
-    x = noise()
-    expected = sample(model, "sd3", x)
     chained = model.clone()
     options = chained.model_options["transformer_options"]
     previous, seen = options["optimized_attention_override"], []
@@ -409,7 +410,40 @@ def test_an_override_set_after_ours_that_chains_the_slot_is_fine(models):
         return previous(func, *args, **kwargs)
 
     options["optimized_attention_override"] = chaining
-    assert torch.equal(sample(chained, "sd3", x), expected) and seen
+    with pytest.raises(RuntimeError, match="another override \\(.*chaining\\) was placed over it.*Block Sparse.*"
+                                           "Fix: put Cross-Frame Attention last"):
+        sample(chained, "sd3", noise())
+    assert seen == [1]  # refused at the first call that reached ours
+
+
+def test_an_override_installed_over_ours_at_every_step_is_refused(models):
+    """A stand-in for Block Sparse Attention: a model wrapper that puts its own override on top of the slot for every
+    model call and, after the first steps, computes the attention of every other layer itself without
+    calling the override below. The run stops with the fix rather than giving frames that follow frame 0 only in
+    some layers."""
+    import comfy.patcher_extension
+
+    calls = []
+
+    def sparse_wrapper(executor, *args, **kwargs):
+        options = kwargs.get("transformer_options", args[5] if len(args) > 5 else {})
+        below = options.get("optimized_attention_override")
+
+        def sparse(func, *a, **kw):
+            calls.append(1)
+            if len(calls) % 2 == 0 and below is not None:  # "accelerated": below is skipped
+                return func(*a, **kw)
+            return below(func, *a, **kw) if below is not None else func(*a, **kw)
+
+        options["optimized_attention_override"] = sparse
+        return executor(*args, **kwargs)
+
+    model = cross_frame_node(models("sd3")).clone()
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "block-sparse-stand-in",
+                               sparse_wrapper)
+    with pytest.raises(RuntimeError, match="placed over it.*Fix: put Cross-Frame Attention last"):
+        sample(model, "sd3", noise())
+    assert calls == [1]
 
 
 def test_an_override_set_after_ours_on_flux_changes_nothing(models):

@@ -18,6 +18,7 @@ import torch
 from t2vz.attention import (ANCHOR_FIRST_AND_PREVIOUS, ROUTE_ATTENTION_OVERRIDE, ROUTE_DIT_ATTN1, attention_route,
                             find_cross_frame, with_frame_chunks)
 from t2vz.motion.parts import video_part
+from test_dit_memory import cache_peak  # noqa: F401  (fixture)
 from tiny_dit_families import (FAMILY, checkpoint_key, conditioning, load_tiny_family, refusal, tiny_family_file,
                                tiny_hidream_patcher)
 
@@ -164,6 +165,29 @@ class OverrideSpy:
         return func(q, k, v, *args, **kwargs)
 
 
+def sized_cache(fam: Family, model, chunk: int = 2) -> int:
+    """The anchor cache the memory check sizes for ``fam``'s frames in chunks of ``chunk``."""
+    from t2vz.attention.chunking import estimate_video_memory
+    from t2vz.motion.sampler import conditioning_tokens
+
+    tokens = conditioning_tokens(model, conditioning(fam.kind, 1), conditioning(fam.kind, 2), fam.cfg)
+    return estimate_video_memory(with_frame_chunks(model, chunk), (fam.frames, 16, 8, 8), tokens).cache
+
+
+def test_the_anchor_cache_is_sized_exactly(family, cache_peak):  # noqa: F811
+    """Frame chunks of 2: the cache at its fullest holds exactly what the memory check sizes from the family table's
+    layout (Qwen-Image's blocks; Lumina 2's text-only, image-only and joint calls; HiDream's T5 and two Llama
+    layers per call), so no family is routed without being sized."""
+    from t2vz.attention.families import anchor_layout
+
+    if family.kind == "chroma":
+        pytest.skip("Chroma's layout is Flux's (tests/test_dit_memory.py sizes it exactly); a call here costs ~30 s")
+    patched = node_patched(family.model)
+    assert anchor_layout(patched) is not None
+    sample(family, with_frame_chunks(patched, 2), noise(family.model, family.frames))
+    assert cache_peak["bytes"] == sized_cache(family, patched) > 0
+
+
 def test_every_self_attention_call_reads_frame_zero(family):
     """An attention override already in the slot (chained under ours on the override route; on the attn1 route it
     sees the attention the patch fed) sees, in every self-attention call of every model call, each frame's keys and
@@ -258,7 +282,7 @@ def test_motion_frame_chunks_and_parts_equal_the_whole_video(family):
 
 # --- Z-Image: Lumina 2's architecture at 3840 channels, with pad tokens -----------------------------------------------
 
-def test_z_image_cross_frame_through_the_node():
+def test_z_image_cross_frame_through_the_node(cache_peak):  # noqa: F811
     """Z-Image (0.90B parameters even at one block: built only here) is Lumina 2's network with pad tokens (text and
     image padded to multiples of 32) and the same model class, so the same route: frame 0 is plain sampling's, the
     others are not, and frame chunks are exact."""
@@ -278,6 +302,8 @@ def test_z_image_cross_frame_through_the_node():
         assert rel(cross[0], plain[0]) < 1e-5
         assert all(rel(cross[k], plain[k]) > 1e-2 for k in range(1, fam.frames))
         assert rel(sample(fam, with_frame_chunks(patched, 2), x), cross) < 1e-5
+        # sized with its pad tokens: 8 text and 16 image tokens are each padded to 32
+        assert cache_peak["bytes"] == sized_cache(fam, patched) > 0
     finally:
         del model
         free_models()

@@ -12,7 +12,7 @@ import torch
 
 from t2vz.attention import AnchorCache, CrossFrameAttention, find_cross_frame, with_cross_frame, with_frame_chunks
 from t2vz.attention.chunking import GIB, check_video_memory, estimate_video_memory
-from t2vz.attention.dit import FLUX1, AnchorLayout, anchor_cache_bytes, anchor_layout
+from t2vz.attention.families import FLUX1, AnchorLayout, anchor_cache_bytes, anchor_layout
 from t2vz.motion.parts import video_part
 from t2vz.motion.sampler import conditioning_tokens, video_model
 from checks import assert_close_rel

@@ -333,5 +333,26 @@ def test_a_model_without_noise_is_refused_in_words(tiny):
     with pytest.raises(ValueError) as err:
         video(model, frames=2, steps=6)
     text = str(err.value)
-    assert "image-to-image flow model" in text and "Fix:" in text
+    assert "image-to-image model, whose sampling starts from an image and adds no noise" in text and "Fix:" in text
     assert "ModelSampling" not in text and "IMG_TO_IMG" not in text
+
+
+def test_a_flow_variant_that_adds_no_noise_is_told_by_its_behaviour():
+    """Newer ComfyUI has IMG_TO_IMG_VELOCITY (a CONST variant whose sampling starts from the image itself); no class
+    list can know it, its noise_scaling tells: a stand-in CONST subclass that adds no noise is refused in the same
+    words, and a plain CONST is a flow model."""
+    import comfy.model_sampling as cms
+
+    from t2vz.motion.renoise import KIND_FLOW, sampling_kind
+
+    class Velocity(cms.ModelSamplingDiscreteFlow, cms.CONST):
+        def noise_scaling(self, sigma, noise, latent_image, max_denoise=False):
+            return latent_image
+
+    class Flow(cms.ModelSamplingDiscreteFlow, cms.CONST):
+        pass
+
+    with pytest.raises(ValueError, match="image-to-image model, whose sampling starts from an image and adds no "
+                                         "noise.*Fix:"):
+        sampling_kind(Velocity())
+    assert sampling_kind(Flow()) == KIND_FLOW

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from t2vz.attention import CrossFrameAttention, with_cross_frame
-from t2vz.motion.instruct_pix2pix import edit_video, fit_frames, ip2p_guider, ip2p_sigmas, select_frames
+from t2vz.motion.instruct_pix2pix import edit_video, ip2p_guider
+from t2vz.motion.video_edit import edit_sigmas, fit_frames, select_frames
 from t2vz.motion.noise import frame_shared_sampler, shared_noise_sampler
 from t2vz.motion.sampler import video_model
 from t2vz.motion.vae import decode_frames, encode_frames
@@ -36,7 +37,7 @@ def tiny():
 
 
 def edit(model, latent, steps=4, sampler="euler_ancestral", scheduler="normal", seed=5, **kw):
-    return edit_video(model, POS, NEG, latent, seed, ip2p_sigmas(model, steps, sampler, scheduler),
+    return edit_video(model, POS, NEG, latent, seed, edit_sigmas(model, steps, sampler, scheduler),
                       sampler_name=sampler, **kw)
 
 
@@ -194,7 +195,7 @@ def test_shared_mode_keeps_identical_frames_identical_through_stochastic_sampler
     assert_close_rel(video[:1], one)
 
     # the same shared x_T with ComfyUI's stock sampler: its per-step noise makes the frames drift apart
-    sigmas = ip2p_sigmas(tiny, steps, sampler, "normal")
+    sigmas = edit_sigmas(tiny, steps, sampler, "normal")
     guider = ip2p_guider(video_model(tiny), POS, NEG, latent, 7.5, 1.5)
     x_t = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(seed)).expand(frames, -1, -1, -1)
     stock = guider.sample(x_t.clone(), torch.zeros_like(latent), comfy.samplers.sampler_object(sampler), sigmas,
@@ -213,7 +214,7 @@ def test_independent_mode_is_comfyui_per_frame_noise(tiny):
     video = edit(tiny, latent, steps=steps, seed=seed, noise_mode="independent", image_guidance=1.5)
     assert (video[1] - video[0]).abs().max() > 1e-2 * video.abs().max()  # identical inputs, different frames
 
-    sigmas = ip2p_sigmas(tiny, steps, "euler_ancestral", "normal")
+    sigmas = edit_sigmas(tiny, steps, "euler_ancestral", "normal")
     guider = ip2p_guider(video_model(tiny), POS, NEG, latent, 7.5, 1.5)
     empty = torch.zeros_like(latent)
     stock = guider.sample(comfy.sample.prepare_noise(empty, seed), empty,
@@ -358,7 +359,7 @@ def test_parity_with_the_diffusers_pipeline(tiny):
     scheduler.set_timesteps(steps)
     sigmas = scheduler.sigmas.clone().float()
     assert torch.equal(scheduler.timesteps, torch.round(scheduler.timesteps))
-    torch.testing.assert_close(sigmas, ip2p_sigmas(tiny, steps, "euler", "normal"), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sigmas, edit_sigmas(tiny, steps, "euler", "normal"), rtol=1e-5, atol=1e-6)
     image = image_latents(frames, h, w, seed=2)
 
     noise = torch.randn((frames, 4, h, w), generator=torch.Generator().manual_seed(seed))

@@ -48,9 +48,9 @@ def sources(frames: int, kind: str = KIND) -> torch.Tensor:
 
 
 def sigmas(model):
-    from t2vz.motion.instruct_pix2pix import ip2p_sigmas
+    from t2vz.motion.video_edit import edit_sigmas
 
-    return ip2p_sigmas(model, STEPS, "euler", "simple")
+    return edit_sigmas(model, STEPS, "euler", "simple")
 
 
 def edit(setup, source, **kwargs):
@@ -122,7 +122,7 @@ def test_cross_frame_attention_is_on_and_reads_each_frames_own_reference(editor,
     import comfy.samplers
 
     from t2vz.attention import cross_frame, dit
-    from t2vz.motion.instruct_pix2pix import sample_edit
+    from t2vz.motion.video_edit import sample_edit
     from t2vz.motion.parts import video_part
     from t2vz.motion.reference_edit import with_references
 
@@ -197,7 +197,7 @@ def test_parity_with_diffusers_kontext_layout_and_a_frame_zero_processor(models,
 def test_a_model_without_references_is_refused_by_name(tiny):
     from t2vz.motion.reference_edit import check_reference_model
 
-    with pytest.raises(ValueError, match=r"model is a BaseModel model.*Kontext.*Fix: load one"):
+    with pytest.raises(ValueError, match=r"model: an SD1.5 model takes no reference image.*Kontext.*Fix: load one"):
         check_reference_model(tiny)
 
 

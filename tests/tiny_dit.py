@@ -6,7 +6,8 @@ Sizes are the smallest the detection allows: Flux reads its head count as hidden
 fixed at 16 + 56 + 56, so hidden 128 gives one head of 128 channels; its context and pooled widths come from the
 weights (txt_in, vector_in), so the tiny model takes 32-wide text tokens instead of T5's 4096. SD3 reads its depth
 (and head count) as hidden / 64: depth 2, hidden 128. Conditioning is fed directly as seeded tensors (no text
-encoders).
+encoders). "flux-dev-wide" (FLUX_WIDE) is a Flux dev with room for what one head and one block cannot show: hidden 256
+(two heads), two double and two single blocks.
 """
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ FLUX_CONFIG = {
 }
 """What comfy/model_detection.py reads from the tiny Flux's weights (checked by the tests: every weight loads)."""
 
+FLUX_WIDE = {"hidden_size": 256, "num_heads": 2, "depth": 2, "depth_single_blocks": 2}
+"""What "flux-dev-wide" changes in FLUX_CONFIG: two heads (detection reads hidden / 128), two double and two single
+blocks."""
+
 
 ENCODED_TEXT_DIMS = (4096, 2048)
 """(context, pooled) widths of what ComfyUI's SD3 text encoder makes of CLIP-L alone: its tokens zero-padded to T5's
@@ -46,11 +51,13 @@ def _sd3_config(x_block_self_attn: bool, text_dims: tuple[int, int] = (SD3_CONTE
     }
 
 
-def _flux_state(seed: int, guidance: bool, text_dims: tuple[int, int] = (CONTEXT_DIM, POOLED_DIM)) -> dict:
+def _flux_state(seed: int, guidance: bool, text_dims: tuple[int, int] = (CONTEXT_DIM, POOLED_DIM),
+                shape: dict | None = None) -> dict:
     import comfy.supported_models  # noqa: PLC0415
 
     base = comfy.supported_models.Flux if guidance else comfy.supported_models.FluxSchnell
     cfg = dict(FLUX_CONFIG, guidance_embed=guidance, context_in_dim=text_dims[0], vec_in_dim=text_dims[1])
+    cfg.update(shape or {})
     config = base(cfg)
     config.unet_config = cfg
     config.set_inference_dtype(torch.float32, None)
@@ -82,6 +89,8 @@ BUILDERS = {
     "flux-schnell-encoded": lambda seed: _flux_state(seed, guidance=False, text_dims=ENCODED_TEXT_DIMS),
     "flux-dev-encoded": lambda seed: _flux_state(seed, guidance=True, text_dims=ENCODED_TEXT_DIMS),  # as Kontext
     "sd3-encoded": lambda seed: _sd3_state(seed, x_block_self_attn=False, text_dims=ENCODED_TEXT_DIMS),
+    # several heads and blocks of each kind (the Flux parity test at cfg > 1)
+    "flux-dev-wide": lambda seed: _flux_state(seed, guidance=True, shape=FLUX_WIDE),
 }
 
 
@@ -112,7 +121,7 @@ def conditioning(kind: str, seed: int, tokens: int = 8, guidance: float = 3.5):
     generator = torch.Generator().manual_seed(seed)
     if kind.startswith("flux"):
         extra = {"pooled_output": torch.randn((1, POOLED_DIM), generator=generator)}
-        if kind == "flux-dev":
+        if kind in ("flux-dev", "flux-dev-wide"):
             extra["guidance"] = guidance
         return [[torch.randn((1, tokens, CONTEXT_DIM), generator=generator), extra]]
     return [[torch.randn((1, tokens, SD3_CONTEXT_DIM), generator=generator),
@@ -242,11 +251,14 @@ def frame_zero_kv(k, v, previous: bool, tokens_dim: int):
 class FrameZeroFluxProcessor:
     """A diffusers Flux attention processor doing Text2Video-Zero's cross-frame attention the diffusers way: RoPE,
     then the joint (text + image) keys and values of every frame are replaced by frame 0's (one conditioning chunk
-    per batch; ``previous``: frame 0's and the previous frame's), then scaled dot-product attention."""
+    per batch; ``previous``: frame 0's and the previous frame's), then scaled dot-product attention. ``chunks``: the
+    batch is that many conditioning chunks of equal size one after the other (cfg > 1), each anchored on its own
+    frame 0."""
 
-    def __init__(self, previous: bool = False, own_tail: int = 0):
+    def __init__(self, previous: bool = False, own_tail: int = 0, chunks: int = 1):
         self.previous = previous
         self.own_tail = own_tail  # Kontext's reference tokens (the last ones): each frame keeps its own
+        self.chunks = chunks
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         import torch.nn.functional as F  # noqa: PLC0415
@@ -268,7 +280,13 @@ class FrameZeroFluxProcessor:
             q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
             k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
         own_k, own_v, length = k, v, k.shape[1]
-        k, v = frame_zero_kv(k, v, self.previous, tokens_dim=1)
+        if self.chunks == 1:
+            k, v = frame_zero_kv(k, v, self.previous, tokens_dim=1)
+        else:
+            assert k.shape[0] % self.chunks == 0, f"a batch of {k.shape[0]} is not {self.chunks} equal chunks"
+            pairs = [frame_zero_kv(ck, cv, self.previous, tokens_dim=1)
+                     for ck, cv in zip(k.chunk(self.chunks), v.chunk(self.chunks), strict=True)]
+            k, v = torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
         if self.own_tail:
             k, v = k.clone(), v.clone()
             k[:, length - self.own_tail:length] = own_k[:, length - self.own_tail:]
