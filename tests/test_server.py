@@ -7,7 +7,8 @@ from comfy_server import PromptError
 from prompts import text_to_video
 
 PACK_NODES = ["MotionLatentSampler", "CrossFrameAttentionPatch", "FramesToVideo", "InstructPix2PixVideo",
-              "VideoControlNetApply", "CameraPath", "MotionPreview", "DecodeVideoPart", "JoinVideoParts"]
+              "VideoControlNetApply", "CameraPath", "MotionPreview", "DecodeVideoPart", "JoinVideoParts",
+              "ReferenceEditVideo", "VideoConsistencyMetrics"]
 
 
 def test_pack_imports_and_lists_its_nodes(comfy_server):
