@@ -6,7 +6,7 @@ PY := $(HOST)/venv/bin/python
 export T2VZ_HOST := $(HOST)
 export T2VZ_COMFYUI := $(COMFYUI)
 
-.PHONY: host browser packs demo test serve bench clean-host
+.PHONY: host browser packs demo test serve bench ablation clean-host
 
 host:
 	bash scripts/install_host.sh
@@ -29,6 +29,10 @@ serve: host
 bench: host  # matplotlib draws the figures: a bench-only requirement
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/bench.py --quick
+
+ablation: host  # the paper's ablation in the trained world (bench/world): docs/consistency.md's table and figures
+	$(PY) -m pip install -q -r bench/requirements.txt
+	OMP_NUM_THREADS=1 $(PY) bench/world_ablation.py
 
 clean-host:
 	rm -rf $(HOST)

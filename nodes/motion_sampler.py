@@ -57,7 +57,8 @@ class MotionLatentSampler(io.ComfyNode):
                              tooltip="The step whose frame-0 latent is warped (the paper's T'), counted as in the "
                                      "reference: steps from the end of a 50-step schedule (44 = 5 steps in). Must be "
                                      "smaller than t1. Lower = more of frame 0's layout is fixed before warping. "
-                                     "On flow and EDM models (SD3, Flux, Playground) t0/t1 stand for the reference's "
+                                     "If the video does not move with the camera, lower t0/t1 (30/35, or 20/25: "
+                                     "measured in docs/consistency.md). On flow and EDM models (SD3, Flux, Playground) t0/t1 stand for the reference's "
                                      "signal-to-noise ratio at those steps: the nearest step of your schedule."),
                 io.Int.Input("t1", default=47, min=1, max=T_MAX_INDEX,
                              tooltip="The step at which all frames start denoising together (the paper's T), same "

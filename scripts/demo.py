@@ -2,10 +2,12 @@
 in <repo>/output/.
 
 Uses the first SD1.5 checkpoint (*.safetensors / *.ckpt) in <host>/ComfyUI/models/checkpoints if there is one, at
-the workflow's own settings (8 frames, 512x512, 50 steps: slow on a CPU). Otherwise it generates the tiny
-random-weight test checkpoint (cached under <host>/models) and runs a smaller, shorter job (128x128, 8 frames,
-10 steps, about a minute on 2 CPU cores): the pipeline is the real one, but that model's frames are NOISE. Beside the
-video it writes the Motion Preview of the same camera move on ComfyUI's example picture, which shows something true.
+the workflow's own settings (8 frames, 512x512, 50 steps: slow on a CPU). Otherwise it renders the small world's
+model (bench/world: an SD1.5-layout model trained here on synthetic scenes, assembled into
+<host>/models/checkpoints) on one of its scenes at 128x128 (WORLD_JOB, about a minute on 2 CPU cores): an object that
+keeps its look while the camera pans. Either way the Video Consistency Metrics node measures the frames and its report
+is printed beside the video's path. Beside the video it also writes the Motion Preview of the same camera move on
+ComfyUI's example picture.
 
 Host: T2VZ_HOST (default <repo>/.host). Run: make demo  (= <host>/venv/bin/python scripts/demo.py)
 """
@@ -28,30 +30,62 @@ sys.path.insert(0, str(REPO / "scripts"))
 from comfy_server import ComfyServer, PromptError  # noqa: E402
 from workflow_api import substitute, to_api  # noqa: E402
 
-TINY = "t2vz-tiny-sd15.safetensors"
-TINY_JOB = {"width": 128, "height": 128, "frames": 8, "steps": 10}
+sys.path.insert(0, str(REPO / "bench" / "world"))
+
+WORLD_PROMPT = "a red circle on a striped background"
+WORLD_JOB = {"width": 128, "height": 128, "frames": 8, "steps": 10}
+WORLD_SAMPLER = {"cfg": 4.0, "sampler_name": "euler", "scheduler": "normal", "motion_x": -16.0, "motion_y": 0.0,
+                 "t0": 20, "t1": 25}
+"""The ablation's settings (docs/consistency.md): euler, 10 steps, cfg 4, and the warp step with which the world's
+video follows the camera best (20/25; the paper's 44/47 does not follow it there); motion_x in 512-px units: 4 px
+a frame at 128 px, the content moving right (this seed's object starts near the centre and stays in view)."""
 
 
 def user_checkpoint() -> str | None:
+    import world_model  # noqa: PLC0415
+
     folder = HOST / "ComfyUI" / "models" / "checkpoints"
-    found = sorted(p.name for p in folder.glob("*") if p.suffix in (".safetensors", ".ckpt") and p.name != TINY)
+    found = sorted(p.name for p in folder.glob("*") if p.suffix in (".safetensors", ".ckpt")
+                   and p.name != world_model.CHECKPOINT_NAME and not p.name.startswith("t2vz-"))
     return found[0] if found else None
 
 
-def tiny_checkpoint_dir() -> Path:
+def world_checkpoint_dir() -> Path:
+    """The folder holding the world's SD1.5 checkpoint (assembled from bench/world's weights, cached)."""
     sys.path.insert(0, str(HOST / "ComfyUI"))
     import comfy.cli_args  # noqa: PLC0415
 
-    comfy.cli_args.args.cpu = True  # the torch build may be a CUDA one; the generator must not look for a driver
-    from tiny_models import tiny_checkpoint  # noqa: PLC0415
+    comfy.cli_args.args.cpu = True  # the torch build may be a CUDA one: no driver lookups while assembling
+    import world_model  # noqa: PLC0415
 
-    return tiny_checkpoint().parent
+    return world_model.world_checkpoint().parent
+
+
+def world_job(prompt: dict) -> dict:
+    """The workflow's prompt set to the world's scene and sampler settings."""
+    import world_model  # noqa: PLC0415
+
+    prompt = substitute(prompt, checkpoint=world_model.CHECKPOINT_NAME, **WORLD_JOB)
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "CLIPTextEncode" and inputs.get("text"):
+            inputs["text"] = WORLD_PROMPT
+        if node["class_type"] == "MotionLatentSampler":
+            inputs.update(WORLD_SAMPLER)
+    return prompt
+
+
+def with_metrics(prompt: dict) -> tuple[dict, str]:
+    """``prompt`` with a Video Consistency Metrics node on the decoded frames, and that node's id."""
+    decoded = next(nid for nid, node in prompt.items() if node["class_type"] == "VAEDecode")
+    prompt = {**prompt, "metrics": {"class_type": "VideoConsistencyMetrics",
+                                    "inputs": {"frames": [decoded, 0], "flow_method": "dis"}}}
+    return prompt, "metrics"
 
 
 def camera_preview(server: ComfyServer, video_prompt: dict) -> Path:
     """The Motion Preview of the video's camera move (its size, frames and motion inputs) on ComfyUI's example
-    picture, written next to the video as <name>-camera-preview_*.mp4. Milliseconds of work, no model: unlike the
-    tiny model's frames it shows something true."""
+    picture, written next to the video as <name>-camera-preview_*.mp4. Milliseconds of work, no model."""
     import shutil  # noqa: PLC0415
 
     shutil.copyfile(HOST / "ComfyUI" / "input" / "example.png", server.input_dir / "example.png")
@@ -85,11 +119,11 @@ def main() -> int:
     real = user_checkpoint()
     model_dirs = {}
     if real is None:
-        banner(f"No SD1.5 checkpoint in {HOST / 'ComfyUI' / 'models' / 'checkpoints'}: using the generated TINY\n"
-               f"RANDOM-WEIGHT model on a small job ({TINY_JOB['frames']} frames, {TINY_JOB['width']}x"
-               f"{TINY_JOB['height']}, {TINY_JOB['steps']} steps). The pipeline is real; the frames are NOISE.\n"
+        banner(f"No SD1.5 checkpoint in {HOST / 'ComfyUI' / 'models' / 'checkpoints'}: rendering the small world's\n"
+               f"model (trained here on synthetic scenes, bench/world) on \"{WORLD_PROMPT}\", "
+               f"{WORLD_JOB['frames']} frames at {WORLD_JOB['width']}x{WORLD_JOB['height']}, the camera panning.\n"
                f"For a real video put e.g. v1-5-pruned-emaonly.safetensors there and run `make demo` again.")
-        model_dirs["checkpoints"] = tiny_checkpoint_dir()
+        model_dirs["checkpoints"] = world_checkpoint_dir()
     OUTPUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         # ComfyUI writes straight into <repo>/output: FramesToVideo's counter never overwrites an earlier demo
@@ -104,8 +138,9 @@ def main() -> int:
                 print(f"Rendering workflows/text-to-video.json with {real}: 8 frames, 512x512, 50 steps "
                       f"(slow on a CPU; minutes to hours).", flush=True)
             else:
-                prompt = substitute(prompt, checkpoint=TINY, **TINY_JOB)
-                print("Rendering workflows/text-to-video.json with the tiny model ...", flush=True)
+                prompt = world_job(prompt)
+                print("Rendering workflows/text-to-video.json with the world's model ...", flush=True)
+            prompt, metrics = with_metrics(prompt)
             for node in prompt.values():
                 if node["class_type"] == "FramesToVideo":
                     node["inputs"]["filename_prefix"] = "text-to-video"
@@ -124,6 +159,7 @@ def main() -> int:
                 print("The workflow produced no .mp4:", json.dumps(entry["outputs"])[:2000])
                 return 1
             path = OUTPUT / videos[0].get("subfolder", "") / videos[0]["filename"]
+            report = "\n".join(entry["outputs"].get(metrics, {}).get("text", ["(no report)"]))
             preview = camera_preview(server, prompt)
         finally:
             server.stop()
@@ -132,8 +168,7 @@ def main() -> int:
           f"ComfyUI's example picture: what any model's video would do with that move")
     print(f"  workflow run {time.time() - run_start:.1f}s, total {time.time() - started:.1f}s (server start "
           f"included)")
-    if real is None:
-        print("  (tiny random-weight model: the frames are noise, by design)")
+    print("\nVideo Consistency Metrics on these frames (the node's report):\n" + report)
     return 0
 
 
