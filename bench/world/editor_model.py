@@ -311,14 +311,8 @@ def load_editor(weights: Path = WEIGHTS, prefix: str = ""):
     return model, clip, vae
 
 
-def encode_text(clip, texts: list[str]):
-    """CONDITIONING holding one row per text (CLIPTextEncode's output, batched)."""
-    conds, pooled = [], []
-    for text in texts:
-        cond, pool = clip.encode_from_tokens(clip.tokenize(text), return_pooled=True)
-        conds.append(cond)
-        pooled.append(pool)
-    return [[torch.cat(conds), {"pooled_output": torch.cat(pooled)}]]
+encode_text = world_model.encode
+"""CONDITIONING holding one row per text (CLIPTextEncode's output, batched): the world's own encoding."""
 
 
 def with_reference(conditioning, reference_latent: torch.Tensor):
