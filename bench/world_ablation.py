@@ -801,7 +801,7 @@ def main(argv=None) -> int:
         "command": command,
         "host": {"comfyui": comfyui_version(), "torch": torch.__version__, "python": platform.python_version(),
                  "machine": platform.machine(), "threads": args.threads},
-        "weights": {"world": shown_path(weights), "world_sha256": world_model._digest(Path(weights))},
+        "weights": {"world": shown_path(weights), "world_sha256": world_model.file_digest(Path(weights))},
         "metrics": "identity / follow / drawn: the world's judge (bench/world/world.py); warp error and flicker: "
                    "motion/consistency.py with OpenCV DIS flow, 8-bit levels",
         "seeds": seeds,
@@ -813,7 +813,7 @@ def main(argv=None) -> int:
         result["dit"] = result["editing"] = pending_editor(args.editor_weights)
     else:
         result["weights"]["editor"] = shown_path(editor_weights)
-        result["weights"]["editor_sha256"] = world_model._digest(Path(editor_weights))
+        result["weights"]["editor_sha256"] = world_model.file_digest(Path(editor_weights))
         editor = load_editor(editor_weights)
         dit_settings = Settings(steps=16 if not args.quick else 10, cfg=2.0, scheduler="simple", family="dit",
                                 sweep=QUICK_SWEEP, check_seeds=1)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -195,50 +194,13 @@ def clip_fingerprint(seed: int = CLIP_SEED) -> str:
 # --- files ---------------------------------------------------------------------------------------------------------
 
 def save_weights(path: Path, dit_state: dict, vae_state: dict, metadata: dict) -> None:
-    import safetensors.torch
-
-    tensors = {f"dit.{k}": v.detach().to(torch.float16).contiguous() for k, v in dit_state.items()}
-    tensors.update({f"vae.{k}": v.detach().to(torch.float16).contiguous() for k, v in vae_state.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    safetensors.torch.save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
+    world_model.save_parts(path, {"dit": dit_state, "vae": vae_state}, metadata)
 
 
 def load_weights(path: Path = WEIGHTS) -> tuple[dict, dict, dict]:
     """The committed narrow weights: (network state, TAESD state, metadata)."""
-    import safetensors
-
-    with safetensors.safe_open(str(path), framework="pt") as f:
-        metadata = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
-    dit = {k[len("dit."):]: v for k, v in tensors.items() if k.startswith("dit.")}
-    vae = {k[len("vae."):]: v for k, v in tensors.items() if k.startswith("vae.")}
-    return dit, vae, metadata
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _write(path: Path, key: str, make) -> Path:
-    """``make()``'s tensors at ``path`` unless the stamp beside it already holds ``key``."""
-    import safetensors.torch
-
-    stamp = path.with_suffix(path.suffix + ".v")
-    if path.exists() and stamp.exists() and stamp.read_text() == key:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tensors, metadata = make()
-    safetensors.torch.save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-    stamp.write_text(key)
-    return path
+    parts, metadata = world_model.load_parts(path)
+    return parts.get("dit", {}), parts.get("vae", {}), metadata
 
 
 def editor_files(weights: Path = WEIGHTS, models: Path | None = None, prefix: str = "") -> dict[str, Path]:
@@ -247,7 +209,7 @@ def editor_files(weights: Path = WEIGHTS, models: Path | None = None, prefix: st
     under <host>/models (or ``models``). ``prefix`` names files apart (a training run's evaluation)."""
     world_model.import_comfy()
     models = models or world_model.host_dir() / "models"
-    digest = _digest(weights)
+    digest = world_model.file_digest(weights)
     dit_state, vae_state, metadata = None, None, None
 
     def narrow():
@@ -270,8 +232,8 @@ def editor_files(weights: Path = WEIGHTS, models: Path | None = None, prefix: st
 
     key = json.dumps({"assembly": ASSEMBLY_VERSION, "weights": digest})
     paths = {
-        "diffusion_models": _write(models / "diffusion_models" / (prefix + DIT_NAME), key, network),
-        "vae": _write(models / "vae" / (prefix + VAE_NAME), key, vae),
+        "diffusion_models": world_model.cached_file(models / "diffusion_models" / (prefix + DIT_NAME), key, network),
+        "vae": world_model.cached_file(models / "vae" / (prefix + VAE_NAME), key, vae),
         "text_encoders": text_encoder_file(models),
     }
     narrow()  # checks the fingerprint even when every file was cached
@@ -284,7 +246,7 @@ def text_encoder_file(models: Path | None = None) -> Path:
     world_model.import_comfy()
     models = models or world_model.host_dir() / "models"
     key = json.dumps({"assembly": ASSEMBLY_VERSION, "clip_seed": CLIP_SEED})
-    return _write(models / "text_encoders" / TEXT_ENCODER_NAME, key, lambda: (text_encoder_state(), {}))
+    return world_model.cached_file(models / "text_encoders" / TEXT_ENCODER_NAME, key, lambda: (text_encoder_state(), {}))
 
 
 def load_text_encoder(path: Path | None = None):

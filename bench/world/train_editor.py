@@ -36,13 +36,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import editor_model
+import train_world
 import world
+from train_world import encode_all, log, to_tensor
 
 SNOW = "add snow"
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # --- data ----------------------------------------------------------------------------------------------------------
@@ -68,46 +66,23 @@ def render_dataset(count: int, seed: int) -> dict:
             "targets": targets, "prompts": [world.prompt(s) for s in scenes]}
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-
-
 # --- VAE -----------------------------------------------------------------------------------------------------------
 
+def ramped_latent_noise(z: torch.Tensor, step: int, steps: int) -> torch.Tensor:
+    """Noise on the latent, ramped in over the first 30% of the steps: the decoder learns to draw from the imperfect
+    latents the network will sample."""
+    return 0.1 * torch.randn_like(z) * min(1.0, step / (0.3 * steps + 1))
+
+
+def flake_weight(x: torch.Tensor) -> torch.Tensor:
+    """Nine times the loss on white pixels: the flakes (nothing else is that white) survive the VAE."""
+    return 1.0 + 8.0 * (x.min(dim=1, keepdim=True).values > 0.9).float()
+
+
 def train_vae(images: np.ndarray, steps: int, batch: int, crop: int, seed: int, lr: float):
-    torch.manual_seed(seed)
-    vae = editor_model.NarrowTAESD16()
-    params = [p for p in vae.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    rng = np.random.default_rng(seed)
-    size = images.shape[1]
-    start = time.time()
-    for step in range(steps):
-        for group in opt.param_groups:  # warm-up, then cosine to 5%
-            group["lr"] = lr * min(1.0, (step + 1) / 50) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        picks = rng.integers(len(images), size=batch)
-        corners = rng.integers((size - crop) // 8 + 1, size=(batch, 2)) * 8  # on the latent grid
-        x = to_tensor(np.stack([images[i, y:y + crop, c:c + crop] for i, (y, c) in zip(picks, corners)]))
-        z = vae.taesd_encoder(x)
-        # noise on the latent: the decoder learns to draw from the imperfect latents the network will sample
-        z_seen = z + 0.1 * torch.randn_like(z) * min(1.0, step / (0.3 * steps + 1))
-        out = vae.taesd_decoder(z_seen)
-        white = (x.min(dim=1, keepdim=True).values > 0.9).float()  # the flakes (and nothing else is that white)
-        weight = 1.0 + 8.0 * white
-        loss = ((out - x).pow(2) * weight).mean() + 0.5 * ((out - x).abs() * weight).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 100 == 0 or step == steps - 1:
-            with torch.no_grad():
-                psnr = -10 * math.log10(max((vae.taesd_decoder(z) - x).pow(2).mean().item(), 1e-10))
-            log(f"vae step {step}/{steps} loss {loss.item():.4f} psnr {psnr:.1f} dB ({time.time() - start:.0f} s)")
-    return vae.eval()
-
-
-@torch.no_grad()
-def encode_all(vae, images: np.ndarray, chunk: int = 64) -> torch.Tensor:
-    return torch.cat([vae.taesd_encoder(to_tensor(images[i:i + chunk])) for i in range(0, len(images), chunk)])
+    """The world's VAE loop (train_world.train_vae) on the 16-channel TAESD, weighing the flakes."""
+    return train_world.train_vae(images, steps, batch, crop, seed, lr, editor_model.NarrowTAESD16,
+                                 ramped_latent_noise, flake_weight)
 
 
 def set_latent_scale(vae, raw: torch.Tensor) -> torch.Tensor:

@@ -61,9 +61,20 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 # --- VAE -----------------------------------------------------------------------------------------------------------
 
-def train_vae(images: np.ndarray, steps: int, batch: int, crop: int, seed: int, lr: float) -> world_model.NarrowTAESD:
+def relative_latent_noise(z: torch.Tensor, step: int, steps: int) -> torch.Tensor:
+    """Noise on the latent, relative to its spread (absolute noise would drown the small latents of a fresh encoder
+    and teach the decoder to ignore them): the decoder learns to draw from imperfect latents, as the UNet will sample
+    them."""
+    return 0.1 * z.detach().std() * torch.randn_like(z)
+
+
+def train_vae(images: np.ndarray, steps: int, batch: int, crop: int, seed: int, lr: float, make_vae=None,
+              latent_noise=relative_latent_noise, pixel_weight=None):
+    """A TAESD-layout VAE (``make_vae()``, built after seeding: world_model.NarrowTAESD by default) trained on
+    random ``crop``-px crops of ``images`` (on the latent grid) with L2 + L1/2 reconstruction, the decoder fed
+    ``z + latent_noise(z, step, steps)``; ``pixel_weight(x)``, where given, weighs each pixel's loss."""
     torch.manual_seed(seed)
-    vae = world_model.NarrowTAESD()
+    vae = (make_vae or world_model.NarrowTAESD)()
     params = [p for p in vae.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     rng = np.random.default_rng(seed)
@@ -77,12 +88,12 @@ def train_vae(images: np.ndarray, steps: int, batch: int, crop: int, seed: int, 
         crops = np.stack([images[i, y:y + crop, x:x + crop] for i, (y, x) in zip(picks, corners)])
         x = to_tensor(crops)
         z = vae.taesd_encoder(x)
-        # noise on the latent, relative to its spread (absolute noise would drown the small latents of a fresh
-        # encoder and teach the decoder to ignore them): the decoder learns to draw from imperfect latents, as the
-        # UNet will sample them
-        z_seen = z + 0.1 * z.detach().std() * torch.randn_like(z)
-        out = vae.taesd_decoder(z_seen)
-        loss = (out - x).pow(2).mean() + 0.5 * (out - x).abs().mean()
+        out = vae.taesd_decoder(z + latent_noise(z, step, steps))
+        squared, absolute = (out - x).pow(2), (out - x).abs()
+        if pixel_weight is not None:
+            weight = pixel_weight(x)
+            squared, absolute = squared * weight, absolute * weight
+        loss = squared.mean() + 0.5 * absolute.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -94,7 +105,7 @@ def train_vae(images: np.ndarray, steps: int, batch: int, crop: int, seed: int, 
 
 
 @torch.no_grad()
-def encode_all(vae: world_model.NarrowTAESD, images: np.ndarray, chunk: int = 64) -> torch.Tensor:
+def encode_all(vae, images: np.ndarray, chunk: int = 64) -> torch.Tensor:
     return torch.cat([vae.taesd_encoder(to_tensor(images[i:i + chunk])) for i in range(0, len(images), chunk)])
 
 

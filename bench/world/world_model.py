@@ -401,27 +401,35 @@ def clip_state(seed: int = CLIP_SEED, dtype=torch.float16) -> dict[str, torch.Te
 
 # --- files ---------------------------------------------------------------------------------------------------------
 
-def load_weights(path: Path = WEIGHTS) -> tuple[dict, dict, dict]:
-    """The committed narrow weights: (UNet state, TAESD state, metadata)."""
+def load_parts(path: Path) -> tuple[dict[str, dict], dict]:
+    """({part name: its state dict}, metadata) of a weights file whose tensors are named ``<part>.<key>``."""
     import safetensors  # noqa: PLC0415
 
     with safetensors.safe_open(str(path), framework="pt") as f:
         metadata = dict(f.metadata() or {})
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    unet = {k[len("unet."):]: v for k, v in tensors.items() if k.startswith("unet.")}
-    vae = {k[len("vae."):]: v for k, v in tensors.items() if k.startswith("vae.")}
-    return unet, vae, metadata
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+    parts: dict[str, dict] = {}
+    for key, value in tensors.items():
+        part, name = key.split(".", 1)
+        parts.setdefault(part, {})[name] = value
+    return parts, metadata
+
+
+def save_parts(path: Path, parts: dict[str, dict], metadata: dict) -> None:
+    """Each part's state dict in fp16 under ``<part>.<key>``, with ``metadata`` as strings, written whole or not at
+    all (a .partial file renamed)."""
+    tensors = {f"{part}.{k}": v.detach().to(torch.float16) for part, state in parts.items() for k, v in state.items()}
+    cached_file(path, None, lambda: (tensors, {k: str(v) for k, v in metadata.items()}))
+
+
+def load_weights(path: Path = WEIGHTS) -> tuple[dict, dict, dict]:
+    """The committed narrow weights: (UNet state, TAESD state, metadata)."""
+    parts, metadata = load_parts(path)
+    return parts.get("unet", {}), parts.get("vae", {}), metadata
 
 
 def save_weights(path: Path, unet_state: dict, vae_state: dict, metadata: dict) -> None:
-    import safetensors.torch  # noqa: PLC0415
-
-    tensors = {f"unet.{k}": v.detach().to(torch.float16).contiguous() for k, v in unet_state.items()}
-    tensors.update({f"vae.{k}": v.detach().to(torch.float16).contiguous() for k, v in vae_state.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    safetensors.torch.save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
+    save_parts(path, {"unet": unet_state, "vae": vae_state}, metadata)
 
 
 def checkpoint_state(unet_state: dict, vae_state: dict, clip_seed: int = CLIP_SEED) -> dict[str, torch.Tensor]:
@@ -432,7 +440,8 @@ def checkpoint_state(unet_state: dict, vae_state: dict, clip_seed: int = CLIP_SE
     return {k: v.contiguous() for k, v in state.items()}
 
 
-def _digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """The sha256 of a file, read in blocks (the cache keys of the assembled files)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -440,26 +449,36 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def cached_file(path: Path, key: str | None, make) -> Path:
+    """``make()``'s (tensors, metadata) written to ``path`` (whole or not at all: a .partial file renamed), unless
+    the stamp beside it already holds ``key``; ``key`` None: always written, no stamp."""
+    import safetensors.torch  # noqa: PLC0415
+
+    stamp = path.with_suffix(path.suffix + ".v")
+    if key is not None and path.exists() and stamp.exists() and stamp.read_text() == key:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tensors, metadata = make()
+    safetensors.torch.save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    if key is not None:
+        stamp.write_text(key)
+    return path
+
+
 def world_checkpoint(weights: Path = WEIGHTS, name: str = CHECKPOINT_NAME, folder: Path | None = None) -> Path:
     """The world's SD1.5 checkpoint for CheckpointLoaderSimple, assembled from the narrow weights and cached in
     <host>/models/checkpoints (rebuilt when the weights or the assembly change)."""
     import_comfy()
-    import safetensors.torch  # noqa: PLC0415
-
     folder = folder or host_dir() / "models" / "checkpoints"
-    path = folder / name
-    stamp = path.with_suffix(path.suffix + ".v")
-    key = json.dumps({"assembly": ASSEMBLY_VERSION, "weights": _digest(weights), "clip_seed": CLIP_SEED})
-    if path.exists() and stamp.exists() and stamp.read_text() == key:
-        return path
-    unet_state, vae_state, metadata = load_weights(weights)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    safetensors.torch.save_file(checkpoint_state(unet_state, vae_state), str(tmp),
-                                metadata={"t2vz_world": json.dumps(metadata)})
-    os.replace(tmp, path)
-    stamp.write_text(key)
-    return path
+    key = json.dumps({"assembly": ASSEMBLY_VERSION, "weights": file_digest(weights), "clip_seed": CLIP_SEED})
+
+    def assemble():
+        unet_state, vae_state, metadata = load_weights(weights)
+        return checkpoint_state(unet_state, vae_state), {"t2vz_world": json.dumps(metadata)}
+
+    return cached_file(folder / name, key, assemble)
 
 
 # --- sampling through ComfyUI and judging ---------------------------------------------------------------------------
