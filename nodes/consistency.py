@@ -7,6 +7,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..motion.consistency import FLOW_METHODS, STATIC_FLOW_PX, consistency_plot, measure_consistency, raft_flow
+from .progress import cancellable_progress
 
 # ComfyUI 0.33's Load Optical Flow Model outputs this type (a ModelPatcher holding torchvision's RAFT-large). A
 # custom type by name loads on every supported ComfyUI: on 0.3.75, which has no such loader, the input just stays
@@ -73,7 +74,7 @@ class VideoConsistencyMetrics(io.ComfyNode):
     @classmethod
     def execute(cls, frames, flow_method, source_frames=None, optical_flow=None) -> io.NodeOutput:
         flow = flow_method if optical_flow is None else _raft(optical_flow)
-        result = measure_consistency(frames, source_frames, flow, on_pair=_progress())
+        result = measure_consistency(frames, source_frames, flow, on_pair=cancellable_progress())
         plot = consistency_plot(result)
         report = result.report()
         shown = {**ui.PreviewImage(plot, cls=cls).as_dict(), "text": (report,)}
@@ -92,20 +93,3 @@ def _raft(optical_flow):
                          "flow_method.")
     comfy.model_management.load_model_gpu(optical_flow)
     return raft_flow(model, optical_flow.load_device)
-
-
-def _progress():
-    """Per-pair progress bar that also honours ComfyUI's Cancel between pairs."""
-    import comfy.model_management  # noqa: PLC0415
-    import comfy.utils  # noqa: PLC0415
-
-    bar = None
-
-    def on_pair(done: int, total: int) -> None:
-        nonlocal bar
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        if bar is None:
-            bar = comfy.utils.ProgressBar(total)
-        bar.update_absolute(done, total)
-
-    return on_pair

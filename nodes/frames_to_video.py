@@ -7,6 +7,7 @@ from comfy_api.latest import InputImpl, Types, io, ui
 
 from ..motion.video_file import (FORMATS, QUALITY_MAX, SavedVideo, frame_order, rate_fraction, save_video,
                                  workflow_metadata)
+from .progress import cancellable_progress
 
 
 class FramesToVideo(io.ComfyNode):
@@ -64,7 +65,7 @@ class FramesToVideo(io.ComfyNode):
         hidden = cls.hidden
         metadata = workflow_metadata(getattr(hidden, "prompt", None), getattr(hidden, "extra_pnginfo", None))
         saved = save_video(images, filename_prefix, format, frame_rate, quality, loop_count, pingpong, save_output,
-                           metadata, on_frame=_progress())
+                           metadata, on_frame=cancellable_progress())
         return io.NodeOutput(saved.path, _as_video(saved, images, format, frame_rate, pingpong),
                              ui=preview(saved, format))
 
@@ -85,20 +86,3 @@ def _as_video(saved: SavedVideo, images: torch.Tensor, format: str, frame_rate: 
     # PyAV cannot decode animated WebP, and core SaveVideo cannot remux gif: hand over the frames themselves.
     frames = images[frame_order(images.shape[0], pingpong)] if pingpong else images
     return InputImpl.VideoFromComponents(Types.VideoComponents(images=frames, frame_rate=rate_fraction(frame_rate)))
-
-
-def _progress():
-    """Per-frame progress bar that also honours ComfyUI's Cancel between frames."""
-    import comfy.model_management  # noqa: PLC0415
-    import comfy.utils  # noqa: PLC0415
-
-    bar = None
-
-    def on_frame(done: int, total: int) -> None:
-        nonlocal bar
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        if bar is None:
-            bar = comfy.utils.ProgressBar(total)
-        bar.update_absolute(done, total)
-
-    return on_frame

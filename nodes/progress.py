@@ -1,4 +1,5 @@
-"""ComfyUI progress bar (with latent previews) for work that spans several sampler runs."""
+"""ComfyUI progress bars: with latent previews for work that spans several sampler runs, and a plain one for work
+done item by item (frames written, frame pairs measured)."""
 from __future__ import annotations
 
 
@@ -17,3 +18,21 @@ def progress_for(model, total: int):
         bar.update_absolute(done, steps_total, preview)
 
     return report
+
+
+def cancellable_progress():
+    """on_item(done, total) driving one ComfyUI progress bar, made at the first call (when the total is known), that
+    also honours Cancel between items."""
+    import comfy.model_management  # noqa: PLC0415
+    import comfy.utils  # noqa: PLC0415
+
+    bar = None
+
+    def on_item(done: int, total: int) -> None:
+        nonlocal bar
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        if bar is None:
+            bar = comfy.utils.ProgressBar(total)
+        bar.update_absolute(done, total)
+
+    return on_item
