@@ -27,7 +27,7 @@ import weakref
 from .cross_frame import (ANCHOR_FIRST, CLEANUP_KEY, CrossFrameAttention, cross_frame_in, find_cross_frame,
                           keep_own_tokens, reference_token_count, release_anchor_cache)
 from .families import (REFERENCE_TOKENS_KEY, ROUTE_ATTENTION_OVERRIDE, ROUTE_DIT_ATTN1, ROUTE_UNET, attention_route,
-                       model_family, reference_patch, sparse_causal_refusal)
+                       model_family, patch_tokens, reference_patch, sparse_causal_refusal)
 
 OVERRIDE_KEY = "optimized_attention_override"
 """transformer_options key of ComfyUI's attention override (comfy/ldm/modules/attention.py wrap_attn)."""
@@ -116,8 +116,7 @@ class ReachGuard:
             options = {}
         references = kwargs.get("ref_latents")
         if references and self.reference_patch and options.get(REFERENCE_TOKENS_KEY) is None:
-            patch_side = self.reference_patch
-            options[REFERENCE_TOKENS_KEY] = [-(-ref.shape[-2] // patch_side) * -(-ref.shape[-1] // patch_side)
+            options[REFERENCE_TOKENS_KEY] = [patch_tokens(ref.shape[-2], ref.shape[-1], self.reference_patch)
                                              for ref in references]
         run = options.get("sample_sigmas")
         checked = self._run() if self._run is not None else None

@@ -45,6 +45,12 @@ class UnsupportedModelError(ValueError):
     """Cross-frame attention cannot reach this model's attention."""
 
 
+def patch_tokens(height: int, width: int, patch: int) -> int:
+    """Tokens of a ``height`` x ``width`` latent cut into ``patch`` x ``patch`` patches (odd sides padded, as ComfyUI's
+    DiTs pad them)."""
+    return math.ceil(int(height) / patch) * math.ceil(int(width) / patch)
+
+
 @dataclass(frozen=True)
 class AnchorLayout:
     """What the anchor cache keeps of one frame of one conditioning on a DiT, read from the network's structure: every
@@ -72,13 +78,13 @@ class AnchorLayout:
         return -(-int(tokens) // self.pad_multiple) * self.pad_multiple
 
     def image_tokens(self, height: int, width: int) -> int:
-        return self.padded(math.ceil(height / self.patch) * math.ceil(width / self.patch))
+        return self.padded(patch_tokens(height, width, self.patch))
 
     def reference_tokens(self, shapes: Sequence[Sequence[int]]) -> int:
         """Tokens the reference latents of ``shapes`` (each ..., height, width) add to a frame's joint calls."""
         if not self.references:
             return 0
-        return sum(math.ceil(int(s[-2]) / self.patch) * math.ceil(int(s[-1]) / self.patch) for s in shapes)
+        return sum(patch_tokens(s[-2], s[-1], self.patch) for s in shapes)
 
 
 FLUX1 = AnchorLayout("Flux", joint_layers=19 + 38, image_layers=0, channels=3072, patch=2, references=True)
