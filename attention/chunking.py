@@ -14,6 +14,7 @@ import torch
 from .cross_frame import ANCHOR_FIRST_AND_PREVIOUS, COND_UUIDS_KEY, find_cross_frame
 from .families import anchor_cache_bytes, anchor_layout, inference_element_size
 from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_positions
+from .trajectory import TRAJECTORY_BLOCK_BYTES
 
 WRAPPER_KEY = "t2v-zero.frame-chunks"
 
@@ -269,8 +270,9 @@ def estimate_video_memory(model, latent_shape, text_tokens, reference_shapes=())
     the reference images each frame gets (Kontext's, Qwen-Image-Edit's; their tokens join every joint call). None
     where there is no anchor cache to size (a UNet: frame 0's hidden states, tens of MB) or no cross-frame patch.
 
-    A model call's working memory is ComfyUI's own estimate (call_memory); the anchor cache is anchor_cache_bytes,
-    exact."""
+    A model call's working memory is ComfyUI's own estimate (call_memory), plus, with attention along the flow, what
+    trajectory attention adds to a call (a copy of its output, one block of TRAJECTORY_BLOCK_BYTES, the grid's
+    table); the anchor cache is anchor_cache_bytes, exact."""
     patch = find_cross_frame(model.model_options)
     layout = anchor_layout(model) if patch is not None else None
     if layout is None or not text_tokens:
@@ -288,7 +290,13 @@ def estimate_video_memory(model, latent_shape, text_tokens, reference_shapes=())
 
     def working(rows, h=height, w=width):
         refs = [[rows * conds, *shape[-3:]] for shape in per_frame_refs]
-        return call_memory(model, [rows * conds, channels, h, w], {"ref_latents": refs} if refs else None)
+        need = call_memory(model, [rows * conds, channels, h, w], {"ref_latents": refs} if refs else None)
+        if patch.along_flow:  # trajectory attention: a copy of a call's output, one block, the grid's table
+            image = layout.image_tokens(h, w)
+            tokens = image + max(references or [0]) + layout.extra_tokens + max(int(t) for t in text_tokens)
+            need += (conds * rows * tokens * layout.channels * size + TRAJECTORY_BLOCK_BYTES
+                     + frames * image * frames * 8)
+        return need
 
     per_call, setting, windows = _per_call(model, frames)
     device = model.load_device

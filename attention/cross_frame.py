@@ -16,6 +16,7 @@ import torch
 
 from .families import REFERENCE_TOKENS_KEY
 from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_positions
+from .trajectory import TRAJECTORY_KEY, trajectory_attention
 
 ANCHOR_FIRST = "first"
 ANCHOR_FIRST_AND_PREVIOUS = "first+previous"
@@ -100,10 +101,13 @@ class CrossFrameAttention:
     strength: 1 is the reference. Below 1 the keys/values interpolate between the frame's own and the anchor's
         (exact in K/V space, since SD's K/V projections are linear without bias): 0 is plain self-attention.
     sigma_start, sigma_end: active while sigma_end <= sigma <= sigma_start (from start/end percent).
+    along_flow: also attend along the source video's trajectories (FLATTEN; attention/trajectory.py) after each
+        self-attention, where the call's options carry them (with_trajectories puts them there): the UNet's attn1
+        output patch (``after_attention``), the DiTs' attention override (attention/dit.py CrossFrameOverride).
     """
 
     def __init__(self, anchor: str = ANCHOR_FIRST, strength: float = 1.0,
-                 sigma_start: float = math.inf, sigma_end: float = 0.0):
+                 sigma_start: float = math.inf, sigma_end: float = 0.0, along_flow: bool = False):
         if anchor not in ANCHOR_MODES:
             raise ValueError(f"anchor must be one of {ANCHOR_MODES}, got {anchor!r}")
         if not 0.0 <= strength <= 1.0:
@@ -112,6 +116,7 @@ class CrossFrameAttention:
         self.strength = float(strength)
         self.sigma_start = float(sigma_start)
         self.sigma_end = float(sigma_end)
+        self.along_flow = bool(along_flow)
         self.cache = AnchorCache()
         self._warned = False
         self.reached = 0
@@ -119,11 +124,11 @@ class CrossFrameAttention:
 
     def __deepcopy__(self, memo):
         # ModelPatcher.clone() deep-copies model_options: a clone gets the same settings and a cache of its own.
-        return CrossFrameAttention(self.anchor, self.strength, self.sigma_start, self.sigma_end)
+        return CrossFrameAttention(self.anchor, self.strength, self.sigma_start, self.sigma_end, self.along_flow)
 
     def settings(self) -> dict:
         return {"anchor": self.anchor, "strength": self.strength,
-                "sigma_start": self.sigma_start, "sigma_end": self.sigma_end}
+                "sigma_start": self.sigma_start, "sigma_end": self.sigma_end, "along_flow": self.along_flow}
 
     def active_at(self, sigma: float | None) -> bool:
         if sigma is None:
@@ -147,6 +152,45 @@ class CrossFrameAttention:
         if swapped is None:
             return n, context, value
         return n, swapped[0], swapped[1]
+
+    def after_attention(self, out, extra_options):
+        """The UNet's attn1 output patch, ``p(out, extra_options) -> out``: trajectory attention over the layer's
+        output (after its output projection, the one place a UNet patch sees it; mixing values commutes with that
+        affine map, only the similarities are taken in its space). Heads as the layer's own."""
+        return self.along_trajectories(out, extra_options, int(extra_options.get("n_heads", 1) or 1), 0,
+                                       out.shape[1], 1)
+
+    def along_trajectories(self, out, options, heads: int, start: int, count: int, patch: int):
+        """``out`` (batch, tokens, channels) with its image tokens ``start:start + count`` (a grid of the latent cut
+        into ``patch``-pixel patches, maybe halved: a UNet level) replaced by trajectory attention over the call's
+        frames; unchanged when off, outside the sigma range, for a lone frame, or without trajectories."""
+        trajectories = options.get(TRAJECTORY_KEY) if self.along_flow else None
+        if trajectories is None:
+            return out
+        sigmas = options.get("sigmas")
+        if not self.active_at(float(sigmas.max()) if sigmas is not None else None):
+            return out
+        chunks, frames = frames_per_chunk(out.shape[0], options.get("cond_or_uncond"))
+        ids, _ = global_frame_ids(options, frames)
+        if frames == 1:
+            return out
+        grid = trajectories.grid_of(count, patch)
+        if grid is None:
+            raise ValueError(f"trajectory attention: an attention call has {count} image tokens, which no grid of "
+                             f"the {trajectories.width}x{trajectories.height} latent the flow was computed for "
+                             f"makes. Fix: give the edit the same frames (size) the flow was computed from.")
+        if max(ids) >= trajectories.frames:
+            raise ValueError(f"trajectory attention: the call holds frame {max(ids)}, but the flow covers "
+                             f"{trajectories.frames} frames. Fix: compute the flow from the video being sampled "
+                             f"(same frame count).")
+        table = trajectories.table(*grid)
+        channels = out.shape[-1]
+        image = out[:, start:start + count].reshape(chunks, frames, count, channels)
+        result = out.clone()
+        into = result[:, start:start + count].view(chunks, frames, count, channels)
+        for c in range(chunks):
+            trajectory_attention(image[c], table, ids, heads, into[c])
+        return result
 
     def dit_attn1(self, q, k, v, pe, attn_mask, extra_options) -> dict:
         """The DiT attn1 patch: every frame's joint keys and values (text and image tokens) become its chunk's anchor

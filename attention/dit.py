@@ -26,8 +26,10 @@ import weakref
 
 from .cross_frame import (ANCHOR_FIRST, CLEANUP_KEY, CrossFrameAttention, cross_frame_in, find_cross_frame,
                           keep_own_tokens, reference_token_count, release_anchor_cache)
-from .families import (REFERENCE_TOKENS_KEY, ROUTE_ATTENTION_OVERRIDE, ROUTE_DIT_ATTN1, ROUTE_UNET, attention_route,
-                       model_family, patch_tokens, reference_patch, sparse_causal_refusal)
+from .families import (REFERENCE_TOKENS_KEY, ROUTE_ATTENTION_OVERRIDE, ROUTE_DIT_ATTN1, ROUTE_UNET, anchor_layout,
+                       attention_route, model_family, patch_tokens, reference_patch, sparse_causal_refusal,
+                       trajectory_refusal)
+from .trajectory import TRAJECTORY_KEY
 
 OVERRIDE_KEY = "optimized_attention_override"
 """transformer_options key of ComfyUI's attention override (comfy/ldm/modules/attention.py wrap_attn)."""
@@ -61,12 +63,18 @@ class CrossFrameOverride:
 
     A call whose keys have another token count or batch than its queries is cross-attention and passes untouched.
     Tokens sit in dim 2 when the call says skip_reshape (Lumina 2, Flux on older hosts), else in dim 1.
+
+    With the patch's ``along_flow``, each call's output then goes through trajectory attention over its image tokens
+    (the last ones before any reference tokens, ``image_patch`` latent pixels a side). ``swap`` False: the attn1
+    patch swaps keys and values already (the attn1 route), this override only adds that output step.
     """
 
-    def __init__(self, patch, previous=None, family: str = "DiT"):
+    def __init__(self, patch, previous=None, family: str = "DiT", swap: bool = True, image_patch: int = 2):
         self.patch = patch
         self.previous = previous
         self.family = family
+        self.swap = swap
+        self.image_patch = image_patch
 
     def __call__(self, func, q, k, v, *args, **kwargs):
         options = kwargs.get("transformer_options")
@@ -77,7 +85,7 @@ class CrossFrameOverride:
         # layouts: (batch, heads, tokens, head_dim) with skip_reshape, else (batch, tokens, channels) or
         # (batch, tokens, heads, head_dim): MMDiT hands its queries and keys in the first, its values in the second
         tokens = 2 if kwargs.get("skip_reshape") else 1
-        if (options is not None and tokens < min(q.ndim, k.ndim, v.ndim) and q.shape[0] == k.shape[0]
+        if (self.swap and options is not None and tokens < min(q.ndim, k.ndim, v.ndim) and q.shape[0] == k.shape[0]
                 and q.shape[tokens] == k.shape[tokens]):
             self.patch.reached += 1
             index = options.get(LAYER_COUNTER_KEY, 0)
@@ -88,9 +96,28 @@ class CrossFrameOverride:
                 own = reference_token_count(options)
                 k, v = (keep_own_tokens(swapped[0], k, own, tokens - k.ndim),
                         keep_own_tokens(swapped[1], v, own, tokens - v.ndim))
-        if self.previous is not None:
-            return self.previous(func, q, k, v, *args, **kwargs)
-        return func(q, k, v, *args, **kwargs)
+        out = (self.previous(func, q, k, v, *args, **kwargs) if self.previous is not None
+               else func(q, k, v, *args, **kwargs))
+        if options is None or options.get(TRAJECTORY_KEY) is None or not self.patch.along_flow:
+            return out
+        return self.along_trajectories(out, q.shape[tokens], options, args, kwargs)
+
+    def along_trajectories(self, out, count: int, options: dict, args, kwargs):
+        """The call's output with trajectory attention over its image tokens (CrossFrameAttention
+        .along_trajectories), in the layout ComfyUI's kernel returned: (batch, tokens, heads x head_dim), or
+        (batch, heads, tokens, head_dim) under skip_output_reshape."""
+        trajectories = options[TRAJECTORY_KEY]
+        heads = int(args[0] if args else kwargs.get("heads", 1))
+        image = patch_tokens(trajectories.height, trajectories.width, self.image_patch)
+        own = reference_token_count(options)
+        if count < image + own:
+            return out  # a call over the text tokens alone
+        split = kwargs.get("skip_output_reshape") and out.ndim == 4
+        flat = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1) if split else out
+        flat = self.patch.along_trajectories(flat, options, heads, count - own - image, image, self.image_patch)
+        if split:
+            return flat.reshape(out.shape[0], out.shape[2], out.shape[1], out.shape[3]).transpose(1, 2)
+        return flat
 
 
 class ReachGuard:
@@ -167,8 +194,10 @@ def install(model, patch, route: str):
     previous = options.get(OVERRIDE_KEY)
     while isinstance(previous, CrossFrameOverride):  # re-patching replaces our override, keeps what it chained
         previous = previous.previous
-    if route == ROUTE_ATTENTION_OVERRIDE:
-        options[OVERRIDE_KEY] = CrossFrameOverride(patch, previous, family)
+    if route == ROUTE_ATTENTION_OVERRIDE or patch.along_flow:
+        layout = anchor_layout(model)
+        options[OVERRIDE_KEY] = CrossFrameOverride(patch, previous, family, swap=route == ROUTE_ATTENTION_OVERRIDE,
+                                                   image_patch=layout.patch if layout is not None else 2)
     elif isinstance(options.get(OVERRIDE_KEY), CrossFrameOverride):
         if previous is None:
             del options[OVERRIDE_KEY]
@@ -201,12 +230,33 @@ def with_cross_frame(model, patch: CrossFrameAttention, route: str | None = None
     if refusal:
         raise ValueError(f"Cross-Frame Attention: anchor {patch.anchor!r} is not supported on {model_family(model)}: "
                          f"{refusal}. Fix: set the anchor input to 'first'.")
+    if patch.along_flow and trajectory_refusal(model):
+        raise ValueError(f"Cross-Frame Attention: attention along the flow is not supported on {model_family(model)}: "
+                         f"{trajectory_refusal(model)}. Fix: turn attention along the flow off.")
     model = model.clone()
     patches = model.model_options.setdefault("transformer_options", {}).setdefault("patches", {})
     patches["attn1_patch"] = [p for p in patches.get("attn1_patch", []) if not isinstance(p, CrossFrameAttention)]
+    patches["attn1_output_patch"] = [p for p in patches.get("attn1_output_patch", [])
+                                     if not isinstance(getattr(p, "__self__", None), CrossFrameAttention)]
     model.set_model_attn1_patch(patch)
+    if patch.along_flow and route == ROUTE_UNET:
+        model.set_model_attn1_output_patch(patch.after_attention)
     model.remove_callbacks_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, CLEANUP_KEY)
     model.add_callback_with_key(comfy.patcher_extension.CallbacksMP.ON_CLEANUP, CLEANUP_KEY, release_anchor_cache)
     if route != ROUTE_UNET:
         install(model, patch, route)
+    return model
+
+
+def with_trajectories(model, trajectories, along_flow: bool = True):
+    """A clone of ``model`` sampling a video whose trajectories (attention/trajectory.py Trajectories, on the
+    latent's grid) are ``trajectories``; with ``along_flow``, its cross-frame attention (the one it carries, else a
+    new one with the reference's settings) also attends along them. Without ``along_flow`` the model is returned as
+    it is."""
+    if not along_flow:
+        return model
+    current = find_cross_frame(model.model_options)
+    patch = CrossFrameAttention(**{**(current.settings() if current is not None else {}), "along_flow": True})
+    model = with_cross_frame(model, patch)
+    model.model_options["transformer_options"][TRAJECTORY_KEY] = trajectories
     return model

@@ -166,7 +166,9 @@ class Family:
     DIT_ATTN1; where this host's do not, the override reaches the same attention); layout(label, network): the
     anchor cache's layout (None only for UNets, whose cache is frame 0's hidden states, tens of MB); text_tokens(
     embedding, options): text tokens of one conditioning in a joint call; sparse_causal_refusal: why anchor
-    first+previous cannot run on the attn1 route, if it cannot."""
+    first+previous cannot run on the attn1 route, if it cannot; image_last: each joint call's image tokens come last
+    (before any reference tokens), where trajectory attention finds them (text first: Flux, Chroma, Qwen-Image, MMDiT;
+    a UNet's calls are image tokens only)."""
 
     label: str
     networks: tuple[str, ...]
@@ -176,6 +178,7 @@ class Family:
     references: str = REFERENCES_NONE
     text_tokens: Callable = _text_tokens
     sparse_causal_refusal: str | None = None
+    image_last: bool = True
 
     def __post_init__(self):
         if self.route != ROUTE_UNET and self.layout is None:
@@ -196,9 +199,10 @@ FAMILIES = (
                                  "query, so the previous frame's keys cannot be added"),
     Family("SD3 and SD3.5", ("comfy.ldm.modules.diffusionmodules.mmdit:MMDiT",), ROUTE_ATTENTION_OVERRIDE,
            _mmdit_layout),
-    Family("Lumina 2 and Z-Image", ("comfy.ldm.lumina.model:NextDiT",), ROUTE_ATTENTION_OVERRIDE, _nextdit_layout),
+    Family("Lumina 2 and Z-Image", ("comfy.ldm.lumina.model:NextDiT",), ROUTE_ATTENTION_OVERRIDE, _nextdit_layout,
+           image_last=False),
     Family("HiDream", ("comfy.ldm.hidream.model:HiDreamImageTransformer2DModel",), ROUTE_ATTENTION_OVERRIDE,
-           _hidream_layout, text_tokens=_hidream_text_tokens),
+           _hidream_layout, text_tokens=_hidream_text_tokens, image_last=False),
 )
 
 SUPPORTED = ", ".join(f.label for f in FAMILIES[:-1]) + " and " + FAMILIES[-1].label
@@ -337,6 +341,15 @@ def reference_patch(model) -> int | None:
     if module_reports_reference_tokens(type(network).__module__):
         return None
     return _patch_of(getattr(network, "patch_size", 2))
+
+
+def trajectory_refusal(model) -> str | None:
+    """Why trajectory attention cannot run on ``model``, None when it can: it must find each call's image tokens."""
+    family = family_of(model)
+    if family is None or family.image_last:
+        return None
+    return (f"{family.label} puts its image tokens among the text tokens of an attention call, where trajectory "
+            f"attention cannot find them")
 
 
 def takes_references(model) -> bool:

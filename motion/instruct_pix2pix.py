@@ -25,6 +25,7 @@ import math
 
 import torch
 
+from .flow_noise import SourceMotion
 from .parts import Part
 from .sampler import NOISE_SHARED, Progress
 from .video_edit import edit_setup, sample_edit
@@ -133,7 +134,8 @@ def ip2p_guider(model, positive, negative, image_latent: torch.Tensor, text_guid
 def edit_video(model, positive, negative, image_latent: torch.Tensor, seed: int, sigmas: torch.Tensor,
                sampler_name: str = "euler_ancestral", text_guidance: float = 7.5, image_guidance: float = 1.0,
                noise_mode: str = NOISE_SHARED, frames_per_chunk: int = 0,
-               progress: Progress | None = None, part: Part | None = None) -> torch.Tensor:
+               progress: Progress | None = None, part: Part | None = None, motion: SourceMotion | None = None,
+               along_flow: bool = False) -> torch.Tensor:
     """Edit a video with an Instruct-Pix2Pix ``model``: ``image_latent`` is the frames' LATENT samples (F, C, H, W)
     (VAE-encoded, unscaled as ComfyUI's LATENT); returns the edited frames' LATENT samples.
 
@@ -141,10 +143,13 @@ def edit_video(model, positive, negative, image_latent: torch.Tensor, seed: int,
     frames_per_chunk: N > 0 runs the UNet on N frames (of each of the three predictions) at a time; same result.
     part: one part of the video (motion/parts.py): ``image_latent`` then holds the frames ``part.rows`` (frame 0, the
     anchor, and the part's), and the part's edited frames come back, as the whole video's run edits them.
+    motion: the source video's flow (motion/flow_noise.py), for noise_mode ``flow`` and ``along_flow`` (trajectory
+    attention after every self-attention).
     """
     check_ip2p_model(model)
-    part, sampler, joint = edit_setup(model, image_latent, sampler_name, noise_mode, part, frames_per_chunk)
+    part, sampler, joint, trajectories = edit_setup(model, image_latent, sampler_name, noise_mode, part,
+                                                    frames_per_chunk, motion=motion, along_flow=along_flow)
     guider = ip2p_guider(joint, positive, negative, image_latent, text_guidance, image_guidance)
-    return sample_edit(guider, sampler, image_latent, seed, sigmas, noise_mode, part, progress)
+    return sample_edit(guider, sampler, image_latent, seed, sigmas, noise_mode, part, progress, trajectories)
 
 

@@ -13,6 +13,8 @@ API:
   ``comfy.samplers.sampler_object`` returns) wired to use it; deterministic samplers come back unchanged.
 - ``video_rows_sampler(sampler_name, frames, rows)``: the same for part of a video: each frame of the batch gets the
   noise the whole video's run draws for it.
+- ``flow_sampler(sampler_name, ids, rows)``: per-step noise along a source video's trajectories (motion/flow_noise.py):
+  each step's draw for the whole video, carried along them, the batch's rows of it.
 """
 from __future__ import annotations
 
@@ -76,6 +78,33 @@ def video_rows_noise_sampler(shape: tuple[int, ...], rows, seed: int | None, *, 
     return sample
 
 
+def flow_noise_sampler(shape: tuple[int, ...], ids: torch.Tensor, rows, seed: int | None, *, patch: int = 1,
+                       device=None, dtype=torch.float32, sigmas: torch.Tensor | None = None, brownian: bool = False,
+                       brownian_on_cpu: bool = True):
+    """``noise_sampler(sigma, sigma_next)`` for the frames ``rows`` of a video of ``shape``: each step's draws carried
+    along the trajectories ``ids`` (in ``patch`` blocks: motion/flow_noise.py carry). Frame 0's draw is the shared
+    noise's (one frame, as ComfyUI draws a single image with ``seed``), so a still video gets exactly the shared
+    per-step noise; the later frames' draws, used where content appears, come from a second sampler seeded
+    ``seed + 1``. Both are ComfyUI's own (its default sampler, or the SDE samplers' Brownian tree: a tree carried by
+    one fixed index is still one, so sub-steps stay consistent), drawn for the whole video, so parts get its rows."""
+    from .flow_noise import carry  # noqa: PLC0415
+
+    first = comfy_noise_sampler(torch.zeros((1, *shape[1:]), device=device, dtype=dtype), seed, sigmas, brownian,
+                                brownian_on_cpu)
+    later = (comfy_noise_sampler(torch.zeros((shape[0] - 1, *shape[1:]), device=device, dtype=dtype),
+                                 None if seed is None else seed + 1, sigmas, brownian, brownian_on_cpu)
+             if shape[0] > 1 else None)
+    index = torch.tensor([int(r) for r in rows], dtype=torch.long, device=device)
+
+    def sample(sigma, sigma_next):
+        draws = first(sigma, sigma_next)
+        if later is not None:
+            draws = torch.cat([draws, later(sigma, sigma_next)])
+        return carry(draws, ids, patch).index_select(0, index)
+
+    return sample
+
+
 def _with_noise_sampler(sampler_name: str, make):
     """ComfyUI's sampler ``sampler_name`` with its per-step noise from ``make(x, seed, sigmas, brownian, on_cpu)``;
     samplers that add no per-step noise come back as ``comfy.samplers.sampler_object`` makes them."""
@@ -115,3 +144,14 @@ def video_rows_sampler(sampler_name: str, frames: int, rows):
     return _with_noise_sampler(sampler_name, lambda x, seed, sigmas, brownian, on_cpu: video_rows_noise_sampler(
         (frames, *x.shape[1:]), rows, seed, device=x.device, dtype=x.dtype, sigmas=sigmas, brownian=brownian,
         brownian_on_cpu=on_cpu))
+
+
+def flow_sampler(sampler_name: str, ids: torch.Tensor, rows, patch: int = 1):
+    """ComfyUI's sampler ``sampler_name`` whose per-step noise follows a video's trajectories ``ids`` (frames,
+    pixels or ``patch`` blocks), for a batch holding frames ``rows`` of it (flow_noise_sampler); deterministic
+    samplers come back unchanged."""
+    rows = [int(r) for r in rows]
+    frames = int(ids.shape[0])
+    return _with_noise_sampler(sampler_name, lambda x, seed, sigmas, brownian, on_cpu: flow_noise_sampler(
+        (frames, *x.shape[1:]), ids, rows, seed, patch=patch, device=x.device, dtype=x.dtype, sigmas=sigmas,
+        brownian=brownian, brownian_on_cpu=on_cpu))

@@ -22,6 +22,7 @@ import logging
 import torch
 
 from ..attention.families import model_name, takes_references
+from .flow_noise import SourceMotion
 from .parts import Part
 from .sampler import NOISE_SHARED, REFERENCE_KEY, Progress
 from .video_edit import edit_setup, sample_edit
@@ -75,7 +76,8 @@ def with_references(conditioning, sources: torch.Tensor):
 def edit_video_by_reference(model, positive, negative, sources: torch.Tensor, seed: int, sigmas: torch.Tensor,
                             sampler_name: str = "euler", cfg: float = 1.0, noise_mode: str = NOISE_SHARED,
                             frames_per_chunk: int = 0, progress: Progress | None = None,
-                            part: Part | None = None) -> torch.Tensor:
+                            part: Part | None = None, motion: SourceMotion | None = None,
+                            along_flow: bool = False) -> torch.Tensor:
     """Edit a video with a reference-taking editing ``model``; ``sources`` are the source frames' LATENT samples
     (F, C, H, W), VAE-encoded. Returns the edited frames' LATENT samples.
 
@@ -90,9 +92,9 @@ def edit_video_by_reference(model, positive, negative, sources: torch.Tensor, se
 
     check_reference_model(model)
     positive, negative = with_references(positive, sources), with_references(negative, sources)
-    part, sampler, joint = edit_setup(model, sources, sampler_name, noise_mode, part, frames_per_chunk, positive,
-                                      negative, cfg)
+    part, sampler, joint, trajectories = edit_setup(model, sources, sampler_name, noise_mode, part,
+                                                    frames_per_chunk, positive, negative, cfg, motion, along_flow)
     guider = comfy.samplers.CFGGuider(joint)
     guider.set_conds(positive, negative)
     guider.set_cfg(cfg)
-    return sample_edit(guider, sampler, sources, seed, sigmas, noise_mode, part, progress)
+    return sample_edit(guider, sampler, sources, seed, sigmas, noise_mode, part, progress, trajectories)

@@ -22,14 +22,16 @@ from typing import Callable
 import torch
 
 from ..attention import (ANCHOR_FIRST_AND_PREVIOUS, CrossFrameAttention, find_cross_frame, with_cross_frame,
+                         with_trajectories,
                          with_frame_chunks, with_video_frames)
 from ..attention.chunking import check_core_windows, check_video_memory
-from ..attention.families import conditioning_text_tokens
+from ..attention.families import anchor_layout, conditioning_text_tokens
 from .background import latent_masks, smooth_background
 from .camera import Camera, ConstantMotion
 from .field import frame_affines, warp_frames
 from .first_frame import held_steps, prepare_first_frame
-from .noise import frame_shared_sampler, video_rows_sampler
+from .flow_noise import SourceMotion, flow_noise, noise_ids, video_trajectories
+from .noise import flow_sampler, frame_shared_sampler, video_rows_sampler
 from .parts import Part, video_part
 from .renoise import KIND_DISCRETE, noise_level, renoise, renoise_forward, sampling_kind
 from .schedule import phases, phases_by_noise_level
@@ -37,7 +39,9 @@ from .schedule import phases, phases_by_noise_level
 NOISE_MOTION = "motion"
 NOISE_SHARED = "shared"
 NOISE_INDEPENDENT = "independent"
-NOISE_MODES = (NOISE_MOTION, NOISE_SHARED, NOISE_INDEPENDENT)
+NOISE_FLOW = "flow"
+"""Noise carried along a source video's optical flow (motion/flow_noise.py): the edits' mode."""
+NOISE_MODES = (NOISE_MOTION, NOISE_SHARED, NOISE_FLOW, NOISE_INDEPENDENT)
 
 REFERENCE_KEY = "reference_latents"
 """Conditioning key of the reference images (core ReferenceLatent, TextEncodeQwenImageEdit)."""
@@ -98,6 +102,14 @@ def _hand_off_is_latent(model_sampling) -> bool:
     return isinstance(back, torch.Tensor) and torch.equal(back, probe)
 
 
+def noise_patch(model, height: int, width: int) -> int:
+    """Latent pixels per side that ``model`` reads as one token (a DiT's patch; 1 for a UNet), where a ``height`` x
+    ``width`` latent divides into them: flow noise moves in blocks of it (motion/flow_noise.py carry)."""
+    layout = anchor_layout(model)
+    patch = layout.patch if layout is not None else 1
+    return patch if height % patch == 0 and width % patch == 0 else 1
+
+
 def video_model(model, frames_per_chunk: int = 0, part: Part | None = None):
     """The model for the joint pass: cross-frame attention (unless the model already carries it) and chunking; for
     part of a video, the global frame indices of its rows (frame 0 and the part's frames)."""
@@ -148,8 +160,8 @@ def check_pass_memory(joint_model, model, rows: int, spatial_shape, positive, ne
 
 def joint_sampler(sampler, sampler_name: str, noise_mode: str, part: Part):
     """The joint pass's sampler: ``sampler`` itself, or for part of a video (unless the noise is frame-shared) one
-    whose per-step noise is the whole video's, this part's rows."""
-    if part.whole or noise_mode == NOISE_SHARED:
+    whose per-step noise is the whole video's, this part's rows (flow noise is already)."""
+    if part.whole or noise_mode in (NOISE_SHARED, NOISE_FLOW):
         return sampler
     return video_rows_sampler(sampler_name, part.frames, part.rows)
 
@@ -239,10 +251,12 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
                  frames_per_chunk: int = 0, foreground_mask: torch.Tensor | None = None,
                  smooth_bg_strength: float = 0.4, first_frame: torch.Tensor | None = None,
                  first_frame_strength: float = 1.0, progress: Progress | None = None,
-                 part: Part | None = None) -> torch.Tensor:
+                 part: Part | None = None, flow: SourceMotion | None = None, along_flow: bool = False) -> torch.Tensor:
     """Text-to-video (or image-to-video, given ``first_frame``: one LATENT image) with a ComfyUI model.
     ``latent``: (F, C, H, W) LATENT samples of the whole video; returns them denoised, or, given ``part``
-    (motion/parts.py), that part's frames as the whole video's run makes them."""
+    (motion/parts.py), that part's frames as the whole video's run makes them. ``flow``: the optical flow of the
+    video the noise (noise_mode ``flow``) and, with ``along_flow``, the attention follow (e.g. ControlNet's control
+    frames)."""
     import comfy.sample  # noqa: PLC0415
     import comfy.samplers  # noqa: PLC0415
 
@@ -264,16 +278,26 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     latent_format = model.get_model_object("latent_format")
     sigmas = comfy.samplers.KSampler(model, steps=steps, device="cpu", sampler=sampler_name,
                                      scheduler=scheduler).sigmas.float().cpu()
+    follows = noise_mode == NOISE_FLOW or along_flow
+    trajectories = video_trajectories(flow, frames, *latent.shape[-2:], follows, "flow_frames")
+    patch = noise_patch(model, *latent.shape[-2:])
     # shared: ancestral/SDE samplers add the same per-step noise to every frame too, or the frames drift apart
-    sampler = (frame_shared_sampler(sampler_name) if noise_mode == NOISE_SHARED
-               else comfy.samplers.sampler_object(sampler_name))
+    if noise_mode == NOISE_SHARED:
+        sampler = frame_shared_sampler(sampler_name)
+    elif noise_mode == NOISE_FLOW:
+        sampler = flow_sampler(sampler_name, noise_ids(trajectories, patch), rows, patch)
+    else:
+        sampler = comfy.samplers.sampler_object(sampler_name)
     joint = joint_sampler(sampler, sampler_name, noise_mode, part)
-    joint_model = video_model(model, frames_per_chunk, part)
+    joint_model = video_model(with_trajectories(model, trajectories, along_flow), frames_per_chunk, part)
     # what cannot run is refused here, before any step: core windows this host cannot run, a frame chunk (or context
     # window) that cannot fit next to the anchor cache
     check_core_windows(joint_model, sigmas, len(rows))
     check_pass_memory(joint_model, model, len(rows), spatial_shape[1:], positive, negative, cfg)
-    noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
+    if noise_mode == NOISE_FLOW:
+        noise, eps = flow_noise(tuple(latent.shape), seed, noise_ids(trajectories, patch), patch), None
+    else:
+        noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
     if noise_mode != NOISE_MOTION:
         noise = noise[rows]
     hold = None

@@ -11,12 +11,14 @@ import logging
 
 import torch
 
-from .noise import frame_shared_sampler
+from ..attention import Trajectories, with_trajectories
+from .flow_noise import SourceMotion, flow_noise, noise_ids, video_trajectories
+from .noise import flow_sampler, frame_shared_sampler
 from .parts import Part, video_part
-from .sampler import (NOISE_INDEPENDENT, NOISE_SHARED, Progress, check_latent, check_part_anchor, check_pass_memory,
-                      initial_noise, joint_sampler, video_model)
+from .sampler import (NOISE_FLOW, NOISE_INDEPENDENT, NOISE_SHARED, Progress, check_latent, check_part_anchor,
+                      check_pass_memory, initial_noise, joint_sampler, noise_patch, video_model)
 
-EDIT_NOISE_MODES = (NOISE_SHARED, NOISE_INDEPENDENT)
+EDIT_NOISE_MODES = (NOISE_SHARED, NOISE_FLOW, NOISE_INDEPENDENT)
 
 log = logging.getLogger("t2v-zero")
 
@@ -69,8 +71,10 @@ def edit_sigmas(model, steps: int, sampler_name: str, scheduler: str) -> torch.T
                                    scheduler=scheduler).sigmas.float().cpu()
 
 
-def sampler_for(sampler_name: str, noise_mode: str):
-    """ComfyUI's sampler object: frame-shared per-step noise in ``shared`` mode, ComfyUI's own draws otherwise."""
+def sampler_for(sampler_name: str, noise_mode: str, part: Part | None = None,
+                trajectories: Trajectories | None = None, patch: int = 1):
+    """ComfyUI's sampler object: frame-shared per-step noise in ``shared`` mode, noise along the ``trajectories`` (in
+    ``patch`` blocks) for the ``part``'s rows in ``flow`` mode, ComfyUI's own draws otherwise."""
     import comfy.samplers  # noqa: PLC0415
 
     if sampler_name not in comfy.samplers.SAMPLER_NAMES:
@@ -78,15 +82,19 @@ def sampler_for(sampler_name: str, noise_mode: str):
                          f"(the reference uses euler_ancestral).")
     if noise_mode == NOISE_SHARED:
         return frame_shared_sampler(sampler_name)
+    if noise_mode == NOISE_FLOW:
+        return flow_sampler(sampler_name, noise_ids(trajectories, patch), part.rows, patch)
     return comfy.samplers.sampler_object(sampler_name)
 
 
 def edit_setup(model, sources: torch.Tensor, sampler_name: str, noise_mode: str, part: Part | None,
-               frames_per_chunk: int = 0, positive=None, negative=None, cfg: float = 1.0):
-    """(part, sampler, joint model) of an edit of the frames whose latents are ``sources``, after checking them: the
-    whole video when ``part`` is None. The joint model runs the frames ``frames_per_chunk`` at a time (0: all), and
-    is refused before sampling where its frame chunks cannot fit next to the anchor cache of the conditionings a step
-    evaluates (``positive``, and ``negative`` unless ``cfg`` is 1; DiTs only: a UNet's cache is small)."""
+               frames_per_chunk: int = 0, positive=None, negative=None, cfg: float = 1.0,
+               motion: SourceMotion | None = None, along_flow: bool = False):
+    """(part, sampler, joint model, trajectories or None) of an edit of the frames whose latents are ``sources``,
+    after checking them: the whole video when ``part`` is None. The joint model runs the frames ``frames_per_chunk``
+    at a time (0: all), attends along the source's trajectories with ``along_flow`` (``motion``: the source's flow),
+    and is refused before sampling where its frame chunks cannot fit next to the anchor cache of the conditionings
+    a step evaluates (``positive``, and ``negative`` unless ``cfg`` is 1; DiTs only: a UNet's cache is small)."""
     if noise_mode not in EDIT_NOISE_MODES:
         raise ValueError(f"noise_mode must be one of {EDIT_NOISE_MODES}, got {noise_mode!r}")
     # a video VAE's picture latents (Qwen-Image) carry a time axis of one: (frames, channels, 1, height, width)
@@ -95,21 +103,32 @@ def edit_setup(model, sources: torch.Tensor, sampler_name: str, noise_mode: str,
     if sources.shape[0] != len(part.rows):
         raise ValueError(f"{part.describe()} needs the latents of frames {part.rows}, got {sources.shape[0]}")
     check_part_anchor(model, part)
-    joint = video_model(model, frames_per_chunk, part)
+    follows = noise_mode == NOISE_FLOW or along_flow
+    trajectories = video_trajectories(motion, part.frames, *sources.shape[-2:], follows, "frames")
+    joint = video_model(with_trajectories(model, trajectories, along_flow), frames_per_chunk, part)
     if positive is not None:
         check_pass_memory(joint, model, len(part.rows), (sources.shape[1], *sources.shape[-2:]), positive, negative,
                           cfg)
-    return part, joint_sampler(sampler_for(sampler_name, noise_mode), sampler_name, noise_mode, part), joint
+    sampler = joint_sampler(sampler_for(sampler_name, noise_mode, part, trajectories,
+                                        noise_patch(model, *sources.shape[-2:])),
+                            sampler_name, noise_mode, part)
+    return part, sampler, joint, trajectories
 
 
 def sample_edit(guider, sampler, sources: torch.Tensor, seed: int, sigmas: torch.Tensor, noise_mode: str,
-                part: Part, progress: Progress | None) -> torch.Tensor:
+                part: Part, progress: Progress | None, trajectories: Trajectories | None = None) -> torch.Tensor:
     """The edited frames' LATENT samples (the part's own), sampled by ``guider`` from pure noise (the edit models
-    start from an empty latent), one x_T for all frames in ``shared`` mode; Cancel stops within one step."""
+    start from an empty latent), one x_T for all frames in ``shared`` mode, carried along the ``trajectories`` in
+    ``flow`` mode; Cancel stops within one step."""
     import comfy.model_management  # noqa: PLC0415
 
     latent = torch.zeros_like(sources)
-    noise, _ = initial_noise((part.frames, *latent.shape[1:]), seed, noise_mode)
+    shape = (part.frames, *latent.shape[1:])
+    if noise_mode == NOISE_FLOW:
+        patch = noise_patch(guider.model_patcher, *sources.shape[-2:])
+        noise = flow_noise(shape, seed, noise_ids(trajectories, patch), patch)
+    else:
+        noise, _ = initial_noise(shape, seed, noise_mode)
     noise = noise[part.rows]
     total = sigmas.shape[-1] - 1
 

@@ -242,3 +242,41 @@ def test_the_node_names_bad_inputs_and_the_fix(models, overrides, needle):
     inputs.update(overrides)
     with pytest.raises(ValueError, match=needle):
         ReferenceEditVideo.execute(**inputs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_flow_noise_moves_in_whole_tokens_and_parts_equal_the_whole_edit(editor, kind):
+    """noise_mode flow on a DiT: the noise moves as whole 2x2 latent patches (a source panning 16 px a frame moves it
+    one token), the parts put together are the whole edit; attention along the flow reaches the model (the edit
+    changes) on Flux's and Qwen-Image's routes."""
+    import numpy as np
+
+    import comfy.patcher_extension as pe
+    from t2vz.motion.consistency import FlowEstimator
+    from t2vz.motion.flow_noise import source_motion
+    from t2vz.motion.parts import video_part
+    from test_flow_edit import shifted_texture
+
+    def exact(first, second):  # the true flow of the pan (OpenCV's DIS is not asked to find 16 px in 64)
+        forward = np.zeros((*first.shape[:2], 2), np.float32)
+        forward[..., 0] = 16.0
+        return forward, -forward
+
+    setup, source = editor(kind), sources(5, kind)
+    motion = source_motion(shifted_texture(5, 64, 16), FlowEstimator("exact", exact))
+    seen = []
+    model = setup[0].clone()
+    model.add_wrapper_with_key(pe.WrappersMP.DIFFUSION_MODEL, "test-x", lambda ex, x, *a, **k: (
+        seen.append(x.detach().clone()), ex(x, *a, **k))[1])
+    whole = edit((model, setup[1]), source, noise_mode="flow", motion=motion)
+    x = seen[0].reshape(5, 16, 8, 8)
+    for k in range(1, 4):
+        moved = (x[k, :, 2:-2, 2 * k:] == x[0, :, 2:-2, :8 - 2 * k]).all(dim=0).float().mean()
+        assert moved > 0.9, (k, moved)
+    pieces = []
+    for index in range(2):
+        part = video_part(5, index, 2)
+        pieces.append(edit(setup, source[part.rows], part=part, noise_mode="flow", motion=motion))
+    assert_close_rel(torch.cat(pieces), whole, rel=1e-5)
+    along = edit(setup, source, noise_mode="flow", motion=motion, along_flow=True)
+    assert differ(along, whole, 1e-3)
