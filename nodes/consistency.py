@@ -73,7 +73,7 @@ class VideoConsistencyMetrics(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames, flow_method, source_frames=None, optical_flow=None) -> io.NodeOutput:
-        flow = flow_method if optical_flow is None else _raft(optical_flow)
+        flow = flow_method if optical_flow is None else raft_estimator(optical_flow)
         result = measure_consistency(frames, source_frames, flow, on_pair=cancellable_progress())
         plot = consistency_plot(result)
         report = result.report()
@@ -81,7 +81,7 @@ class VideoConsistencyMetrics(io.ComfyNode):
         return io.NodeOutput(result.warp_error, result.flicker, result.motion_alignment, report, plot, ui=shown)
 
 
-def _raft(optical_flow):
+def raft_estimator(optical_flow):
     """A flow estimator from core's OPTICAL_FLOW (a ModelPatcher around torchvision's RAFT), loaded the way core's
     own VOID nodes load it (model management moves it to the compute device)."""
     import comfy.model_management  # noqa: PLC0415

@@ -6,9 +6,9 @@ from comfy_api.latest import io
 
 from ..motion.instruct_pix2pix import IP2P_CHECKPOINT, check_ip2p_model, edit_video
 from ..motion.video_edit import EDIT_NOISE_MODES, edit_sigmas
-from ..motion.sampler import NOISE_SHARED
+from ..motion.sampler import NOISE_FLOW, NOISE_SHARED
 from .progress import progress_for
-from .video_edit import edit_frames, edit_outputs, frame_selection_inputs
+from .video_edit import FLOW_NOISE_TIP, edit_frames, edit_outputs, flow_inputs, frame_selection_inputs
 from .video_parts import part_inputs
 
 
@@ -56,14 +56,16 @@ class InstructPix2PixVideo(io.ComfyNode):
                 io.Combo.Input("noise_mode", options=list(EDIT_NOISE_MODES), default=NOISE_SHARED,
                                tooltip="shared: every frame starts from the same noise and, with ancestral/SDE "
                                        "samplers, gets the same noise at every step: frames differ only where the "
-                                       "input differs (less flicker). independent: fresh noise per frame, the "
-                                       "reference's recipe (flickers more, Text2Video-Zero issue #44)."),
+                                       f"input differs (less flicker). {FLOW_NOISE_TIP} independent: fresh noise "
+                                       f"per frame, the reference's recipe (flickers more, Text2Video-Zero issue "
+                                       f"#44)."),
                 io.Int.Input("frames_per_chunk", default=0, min=0, max=4096,
                              tooltip="0 = all frames in one UNet call. N > 0 = N frames at a time (of each of the "
                                      "three guidance predictions): memory follows N, not the video length, and the "
                                      "result is the same. Also the VAE's batch (16 when 0). Use 8 for long videos."),
                 *frame_selection_inputs(),
                 *part_inputs(),
+                *flow_inputs(),
             ],
             outputs=edit_outputs(),
         )
@@ -71,15 +73,16 @@ class InstructPix2PixVideo(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, vae, frames, image_guidance, text_guidance, seed, steps, sampler_name,
                 scheduler, noise_mode, frames_per_chunk, start_frame, end_frame, every_nth,
-                frame_rate=8.0, part=0, parts=1) -> io.NodeOutput:
+                frame_rate=8.0, part=0, parts=1, attention_along_flow=False, optical_flow=None) -> io.NodeOutput:
         check_ip2p_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
         sigmas = edit_sigmas(model, steps, sampler_name, scheduler)
 
-        def edit(sources, video_frames):
+        def edit(sources, video_frames, motion):
             return edit_video(model, positive, negative, sources, seed, sigmas, sampler_name=sampler_name,
                               text_guidance=text_guidance, image_guidance=image_guidance, noise_mode=noise_mode,
                               frames_per_chunk=frames_per_chunk, progress=progress_for(model, sigmas.shape[-1] - 1),
-                              part=video_frames)
+                              part=video_frames, motion=motion, along_flow=attention_along_flow)
 
         return edit_frames(edit, vae, frames, start_frame, end_frame, every_nth, frame_rate, frames_per_chunk,
-                           part, parts, {"seed": seed, "steps": steps}, vae.spacial_compression_encode())
+                           part, parts, {"seed": seed, "steps": steps}, vae.spacial_compression_encode(),
+                           noise_mode == NOISE_FLOW or attention_along_flow, optical_flow)

@@ -6,9 +6,12 @@ from comfy_api.latest import io
 
 from ..attention import SUPPORTED
 from ..motion import NOISE_MODES, NOISE_MOTION, T_MAX_INDEX, Motion, check_latent, phases, sample_video
+from ..motion.flow_noise import source_motion
+from ..motion.sampler import NOISE_FLOW
 from ..motion.parts import video_part
 from .camera import camera_path_input, chosen_camera, motion_inputs
-from .progress import progress_for
+from .consistency import OpticalFlowType, raft_estimator
+from .progress import cancellable_progress, progress_for
 from .video_parts import part_inputs, part_latent
 
 
@@ -50,8 +53,10 @@ class MotionLatentSampler(io.ComfyNode):
                                tooltip="motion: the paper's text-to-video (frame 0 warped by the motion field). "
                                        "shared: the same starting noise (and, with ancestral/SDE samplers, the same "
                                        "per-step noise) for every frame, no warp: the ControlNet recipe, where the "
-                                       "control frames drive the motion. independent: fresh noise per "
-                                       "frame."),
+                                       "control frames drive the motion. flow: frame 0's noise carried along the "
+                                       "optical flow of flow_frames (e.g. the ControlNet's source video), fresh "
+                                       "where content appears, so detail drawn from the noise moves with it. "
+                                       "independent: fresh noise per frame."),
                 *motion_inputs(),
                 io.Int.Input("t0", default=44, min=0, max=T_MAX_INDEX - 1,
                              tooltip="The step whose frame-0 latent is warped (the paper's T'), counted as in the "
@@ -89,6 +94,17 @@ class MotionLatentSampler(io.ComfyNode):
                                        "1 - strength (0.7 keeps the layout and changes details)."),
                 *part_inputs(),
                 camera_path_input(),
+                io.Image.Input("flow_frames", optional=True,
+                               tooltip="For noise_mode 'flow' and attention_along_flow: the video whose motion the "
+                                       "noise and attention follow, one frame per latent frame (e.g. the source "
+                                       "video a ControlNet's control frames were made from; any size)."),
+                io.Boolean.Input("attention_along_flow", default=False, optional=True,
+                                 tooltip="Also attend along flow_frames' motion (FLATTEN's trajectory attention): "
+                                         "after every self-attention, each patch's output attends to the patches on "
+                                         "its optical-flow trajectory in the other frames. Needs flow_frames."),
+                OpticalFlowType.Input("optical_flow", optional=True,
+                                      tooltip="ComfyUI 0.33+: Load Optical Flow Model's RAFT computes flow_frames' "
+                                              "flow. Unlinked: OpenCV's DIS (no weights)."),
             ],
             outputs=[io.Latent.Output(tooltip="The video's latents, one per frame (with parts > 1: this part's "
                                               "frames): decode with VAEDecode, or with Decode Video Part for parts.")],
@@ -98,10 +114,14 @@ class MotionLatentSampler(io.ComfyNode):
     def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, noise_mode,
                 motion_x, motion_y, zoom, rotation, t0, t1, frames_per_chunk, foreground_mask=None,
                 smooth_bg_strength=0.4, first_frame=None, first_frame_strength=1.0, part=0, parts=1,
-                camera_path=None) -> io.NodeOutput:
+                camera_path=None, flow_frames=None, attention_along_flow=False, optical_flow=None) -> io.NodeOutput:
         samples = latent_image["samples"]
         check_latent(samples)
         video_frames = video_part(samples.shape[0], part, parts)
+        flow = None
+        if flow_frames is not None and (noise_mode == NOISE_FLOW or attention_along_flow):
+            estimator = raft_estimator(optical_flow) if optical_flow is not None else None
+            flow = source_motion(flow_frames, estimator, cancellable_progress(), "flow_frames")
         camera = chosen_camera("Motion Latent Sampler", camera_path, noise_mode, motion_x=motion_x, motion_y=motion_y,
                                zoom=zoom, rotation=rotation)
         motion = Motion(camera=camera, t0=t0, t1=t1)
@@ -111,5 +131,5 @@ class MotionLatentSampler(io.ComfyNode):
                            foreground_mask=foreground_mask, smooth_bg_strength=smooth_bg_strength,
                            first_frame=None if first_frame is None else first_frame["samples"],
                            first_frame_strength=first_frame_strength, progress=progress_for(model, total),
-                           part=video_frames)
+                           part=video_frames, flow=flow, along_flow=attention_along_flow)
         return io.NodeOutput(part_latent(latent_image, out, video_frames, {"seed": seed, "steps": steps}))

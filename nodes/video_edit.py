@@ -5,17 +5,24 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
+from ..motion.flow_noise import source_motion
 from ..motion.parts import video_part
 from ..motion.reference_edit import (KONTEXT_MODEL, QWEN_EDIT_MODEL, SAME_ARCHITECTURE, check_reference_model,
                                      edit_video_by_reference)
-from ..motion.sampler import NOISE_SHARED
+from ..motion.sampler import NOISE_FLOW, NOISE_SHARED
 from ..motion.video_edit import EDIT_NOISE_MODES, edit_sigmas, fit_frames, select_frames
 from ..motion.vae import VAE_CHUNK, decode_frames, encode_frames
-from .progress import progress_for
+from .consistency import OpticalFlowType, raft_estimator
+from .progress import cancellable_progress, progress_for
 from .video_parts import part_inputs, part_latent
 
 SELECTED_FRAMES = "the frames start_frame..end_frame, every every_nth one, of the input video"
 """What an edit node's frame count is, for errors about parts."""
+
+FLOW_NOISE_TIP = ("flow: frame 0's noise carried along the source video's optical flow, fresh where content appears "
+                  "(and so every step's noise with ancestral/SDE samplers): detail drawn from the noise moves with "
+                  "the content instead of sticking to the screen.")
+"""The edit nodes' words for noise_mode 'flow'."""
 
 DIT_PATCH = 2
 """Latent pixels per DiT token side (Flux, Qwen-Image): frame sides are fitted to VAE factor x this."""
@@ -47,15 +54,38 @@ def edit_outputs() -> list:
     ]
 
 
+def flow_inputs() -> list:
+    """along_flow and optical_flow: the edit nodes' attention along the source's motion and where its flow comes
+    from (noise_mode 'flow' is the third part)."""
+    return [
+        io.Boolean.Input("attention_along_flow", default=False, optional=True,
+                         tooltip="Also attend along the source video's motion (FLATTEN's trajectory attention): "
+                                 "after every self-attention, each patch's output attends to the patches on its "
+                                 "optical-flow trajectory in the other frames. Costs time and some memory; see the "
+                                 "pack's docs/consistency.md for what it does on the measured clips. Frame chunks "
+                                 "and parts attend along trajectories within each chunk / part only."),
+        OpticalFlowType.Input("optical_flow", optional=True,
+                              tooltip="ComfyUI 0.33+: Load Optical Flow Model's RAFT (raft_large.pth in "
+                                      "models/optical_flow) computes the source's flow for noise_mode 'flow' and "
+                                      "attention_along_flow. Unlinked: OpenCV's DIS (no weights)."),
+    ]
+
+
 def edit_frames(edit, vae, frames, start_frame: int, end_frame: int, every_nth: int, frame_rate: float,
-                frames_per_chunk: int, part: int, parts: int, video: dict, multiple: int) -> io.NodeOutput:
+                frames_per_chunk: int, part: int, parts: int, video: dict, multiple: int, needs_flow: bool = False,
+                optical_flow=None) -> io.NodeOutput:
     """The selected frames (a part's: frame 0 and its own), fitted to sides of ``multiple``, encoded, edited by
-    ``edit(source latents, Part)``, decoded: the edit nodes' outputs."""
+    ``edit(source latents, Part, source motion or None)``, decoded: the edit nodes' outputs. With ``needs_flow`` the
+    whole selection's optical flow (every part computes the same) comes with them."""
     images = select_frames(frames, start_frame, end_frame, every_nth)
     video_frames = video_part(images.shape[0], part, parts, SELECTED_FRAMES)
+    motion = None
+    if needs_flow:
+        estimator = raft_estimator(optical_flow) if optical_flow is not None else None
+        motion = source_motion(fit_frames(images, multiple), estimator, cancellable_progress(), "frames")
     images = fit_frames(images[video_frames.rows], multiple)
     vae_chunk = frames_per_chunk if frames_per_chunk > 0 else VAE_CHUNK
-    samples = edit(encode_frames(vae, images, vae_chunk), video_frames)
+    samples = edit(encode_frames(vae, images, vae_chunk), video_frames, motion)
     decoded = decode_frames(vae, samples, vae_chunk)
     latent = part_latent({}, samples, video_frames, video)
     return io.NodeOutput(latent, decoded, float(frame_rate) / every_nth)
@@ -107,15 +137,16 @@ class ReferenceEditVideo(io.ComfyNode):
                                tooltip="Any ComfyUI scheduler; simple is what both models' examples use."),
                 io.Combo.Input("noise_mode", options=list(EDIT_NOISE_MODES), default=NOISE_SHARED,
                                tooltip="shared: every frame starts from the same noise and, with ancestral/SDE "
-                                       "samplers, gets the same noise at every step: frames differ only where the "
-                                       "source differs (no flicker). independent: fresh noise per frame (as running "
-                                       "the model frame by frame; flickers)."),
+                                       f"samplers, gets the same noise at every step: frames differ only where the "
+                                       f"source differs (no flicker). {FLOW_NOISE_TIP} independent: fresh noise per "
+                                       f"frame (as running the model frame by frame; flickers)."),
                 io.Int.Input("frames_per_chunk", default=0, min=0, max=4096,
                              tooltip="0 = all frames in one model call. N > 0 = N frames at a time: memory follows "
                                      "N, not the video length, and the result is the same. Also the VAE's batch (16 "
                                      "when 0). Use 2-4 for long clips at 1 megapixel."),
                 *frame_selection_inputs(),
                 *part_inputs(),
+                *flow_inputs(),
             ],
             outputs=edit_outputs(),
         )
@@ -123,15 +154,17 @@ class ReferenceEditVideo(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, vae, frames, cfg, seed, steps, sampler_name, scheduler, noise_mode,
                 frames_per_chunk, start_frame, end_frame, every_nth, frame_rate=8.0, part=0,
-                parts=1) -> io.NodeOutput:
+                parts=1, attention_along_flow=False, optical_flow=None) -> io.NodeOutput:
         check_reference_model(model)  # before any VAE work: the most likely mistake gets the fastest answer
         sigmas = edit_sigmas(model, steps, sampler_name, scheduler)
 
-        def edit(sources, video_frames):
+        def edit(sources, video_frames, motion):
             return edit_video_by_reference(model, positive, negative, sources, seed, sigmas,
                                            sampler_name=sampler_name, cfg=cfg, noise_mode=noise_mode,
                                            frames_per_chunk=frames_per_chunk,
-                                           progress=progress_for(model, sigmas.shape[-1] - 1), part=video_frames)
+                                           progress=progress_for(model, sigmas.shape[-1] - 1), part=video_frames,
+                                           motion=motion, along_flow=attention_along_flow)
 
         return edit_frames(edit, vae, frames, start_frame, end_frame, every_nth, frame_rate, frames_per_chunk, part,
-                           parts, {"seed": seed, "steps": steps}, vae.spacial_compression_encode() * DIT_PATCH)
+                           parts, {"seed": seed, "steps": steps}, vae.spacial_compression_encode() * DIT_PATCH,
+                           noise_mode == NOISE_FLOW or attention_along_flow, optical_flow)

@@ -239,6 +239,24 @@ Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 at the source's
 shows it on the node."""
 
 
+FLOW_NOTE = """
+
+EDITS THAT MOVE WITH THE VIDEO (noise_mode flow: on here; attention_along_flow: off, see below)
+The node computes your clip's optical flow: OpenCV's DIS, no weights (about 0.06 s a frame at 512 px, 0.25 s at
+1024 px, on one CPU thread). On ComfyUI 0.33+ you may add a Load Optical Flow Model node (raft_large.pth in
+ComfyUI/models/optical_flow) and link it to optical_flow: RAFT, better on large motion.
+noise_mode flow: frame 0's noise is carried along that motion (fresh where content comes into view), so detail the
+  model draws from the noise ({detail}) moves with the surfaces instead of staying put on the screen while the video
+  moves under it. With ancestral samplers every step's noise is carried too.
+attention_along_flow: after every self-attention each patch also attends to the patches on its flow trajectory in
+  the other frames (FLATTEN), besides frame 0's edit. Off here: in the pack's small trained world it added a few
+  points on fast motion and made slow pans a little worse.
+What to expect, measured there (docs/consistency.md): flow noise pays off where the content moves by about one of
+the model's patches a frame or more ({patch}): the edit follows the source's motion a third better; on slower motion
+it changes little, and flicker (change where the source stands still) rises, as the detail now moves. To compare,
+set noise_mode shared (the other template)."""
+
+
 IP2P_DISTRIBUTED_NOTE = """
 
 OVER SEVERAL MACHINES (ComfyUI-Distributed)
@@ -250,7 +268,7 @@ checkpoint and the video (ComfyUI/input/) on every worker; the workers in the Di
 hand: --enable-cors-header). Without workers set parts = 1. The result is the one-machine edit, frame for frame."""
 
 
-def video_instruct_pix2pix(name: str, parts: int = 1) -> dict:
+def video_instruct_pix2pix(name: str, parts: int = 1, flow: bool = False) -> dict:
     """Load Video -> Get Video Components -> Scale (longer side 512) -> Instruct-Pix2Pix Video -> Frames To Video,
     the frame rate linked from the source through the node (divided by every_nth). ``parts`` > 1: in parts on
     ComfyUI-Distributed (Distributed Seed -> part; Decode Video Part -> Distributed Collector -> Join Video Parts)."""
@@ -268,13 +286,16 @@ def video_instruct_pix2pix(name: str, parts: int = 1) -> dict:
          {"title": "Longer side 512 (as the reference)"}),
         (7, "InstructPix2PixVideo", (850, 60), (340, 560),
          {"image_guidance": 1.0, "text_guidance": 7.5, "seed": 0, "steps": 50, "sampler_name": "euler_ancestral",
-          "scheduler": "normal", "noise_mode": "shared", "frames_per_chunk": 8, "start_frame": 0, "end_frame": -1,
-          "every_nth": 1, **({"parts": parts} if parts > 1 else {})}, {}),
+          "scheduler": "normal", "noise_mode": "flow" if flow else "shared", "frames_per_chunk": 8, "start_frame": 0,
+          "end_frame": -1, "every_nth": 1, **({"parts": parts} if parts > 1 else {}),
+          **({"attention_along_flow": False} if flow else {})},
+         {"title": "Instruct-Pix2Pix Video: noise along the flow"} if flow else {}),
         (8, "FramesToVideo", (1530 if parts > 1 else 1230, 60), (420, 560),
          {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
-        (9, "Note", (-420, 60), (420, 1000 if parts > 1 else 800),
+        (9, "Note", (-420, 60), (420, 1000 if parts > 1 or flow else 800),
          {"text": IP2P_NOTE.format(ckpt=IP2P_CHECKPOINT, url=IP2P_CHECKPOINT_URL, name=name)
-          + (IP2P_DISTRIBUTED_NOTE.format(parts=parts) if parts > 1 else "")},
+          + (IP2P_DISTRIBUTED_NOTE.format(parts=parts) if parts > 1 else "")
+          + (FLOW_NOTE.format(detail="brush strokes, texture", patch="8 px at 1/8 latent scale") if flow else "")},
          {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
     ]
     links = [(1, "CLIP", 2, "clip"), (1, "CLIP", 3, "clip"), (4, "VIDEO", 5, "video"), (5, "images", 6, "image"),
@@ -740,13 +761,15 @@ Frames To Video writes ComfyUI/output/T2V-Zero/{name}_00001_.mp4 at the source's
 shows it on the node."""
 
 
-def kontext_video_edit(name: str) -> dict:
+def kontext_video_edit(name: str, flow: bool = False) -> dict:
     """Load Video -> Get Video Components -> Scale (longer side 1024) -> Edit Video (Kontext) -> Frames To Video,
     Kontext wired as ComfyUI's Kontext example (Load Diffusion Model, DualCLIPLoader flux, Load VAE, Flux Guidance,
     Conditioning Zero Out for the unused negative)."""
     chunk = 4
     note = KONTEXT_NOTE.format(unet=KONTEXT_UNET, unet_url=KONTEXT_UNET_URL, clip_l=FLUX_CLIP_L, t5=FLUX_T5,
                                text_url=FLUX_TEXT_URL, vae=FLUX_VAE, vae_url=FLUX_VAE_URL, chunk=chunk, name=name)
+    if flow:
+        note += FLOW_NOTE.format(detail="snow flakes, texture", patch="16 px: Kontext reads 2x2 latent pixels as one")
     nodes = [
         *_flux_loaders(KONTEXT_UNET, KONTEXT_UNET_URL),
         (4, "CLIPTextEncode", (400, 60), (400, 160), {"text": "make it a snowy winter day"},
@@ -758,10 +781,12 @@ def kontext_video_edit(name: str) -> dict:
         (9, "ImageScaleToMaxDimension", (400, 580), (315, 82), {"upscale_method": "area", "largest_size": 1024},
          {"title": "Longer side 1024 (about 1 megapixel)"}),
         (10, "ReferenceEditVideo", (850, 60), (340, 560),
-         {"cfg": 1.0, "seed": 0, "steps": 20, "sampler_name": "euler", "scheduler": "simple", "noise_mode": "shared",
-          "frames_per_chunk": chunk, "start_frame": 0, "end_frame": -1, "every_nth": 1}, {}),
+         {"cfg": 1.0, "seed": 0, "steps": 20, "sampler_name": "euler", "scheduler": "simple",
+          "noise_mode": "flow" if flow else "shared", "frames_per_chunk": chunk, "start_frame": 0, "end_frame": -1,
+          "every_nth": 1, **({"attention_along_flow": False} if flow else {})},
+         {"title": "Edit Video: Kontext, noise along the flow"} if flow else {}),
         (11, "FramesToVideo", (1230, 60), (420, 560), {"format": "mp4", "filename_prefix": f"T2V-Zero/{name}"}, {}),
-        (12, "Note", (-420, 60), (420, 880), {"text": note},
+        (12, "Note", (-420, 60), (420, 1080 if flow else 880), {"text": note},
          {"title": "Read me: models, knobs, output", "color": "#432", "bgcolor": "#653"}),
     ]
     links = [(2, "CLIP", 4, "clip"), (4, "CONDITIONING", 5, "conditioning"), (4, "CONDITIONING", 6, "conditioning"),
@@ -929,6 +954,8 @@ WORKFLOWS = {
     "image-to-video-flux": lambda: flux_video("image-to-video-flux", 8, photo=True),
     "text-to-video-sd35": lambda: sd35_video("text-to-video-sd35", 8),
     "video-kontext-edit": lambda: kontext_video_edit("video-kontext-edit"),
+    "video-kontext-edit-flow": lambda: kontext_video_edit("video-kontext-edit-flow", flow=True),
+    "video-instruct-pix2pix-flow": lambda: video_instruct_pix2pix("video-instruct-pix2pix-flow", flow=True),
     "video-qwen-edit": lambda: qwen_video_edit("video-qwen-edit"),
 }
 

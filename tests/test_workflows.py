@@ -96,6 +96,12 @@ NOTE_WORDS = {
                         "cross-frame attention", "source frame k"),
     "video-instruct-pix2pix": ("instruct-pix2pix-00-22000.safetensors", "models/checkpoints", "text_guidance",
                                "image_guidance", "noise_mode", "frames_per_chunk", "every_nth", "Load Video"),
+    "video-instruct-pix2pix-flow": ("instruct-pix2pix-00-22000.safetensors", "models/checkpoints", "text_guidance",
+                                    "noise_mode flow", "attention_along_flow", "Load Optical Flow Model",
+                                    "optical_flow", "docs/consistency.md", "Load Video"),
+    "video-kontext-edit-flow": ("flux1-dev-kontext_fp8_scaled.safetensors", "models/diffusion_models",
+                                "Flux Guidance 2.5", "noise_mode flow", "attention_along_flow",
+                                "Load Optical Flow Model", "optical_flow", "16 px", "docs/consistency.md"),
     **{f"controlnet-{kind}-video": (stock, "models/controlnet", "models/checkpoints", "SD1.5", "noise_mode shared",
                                     "steps 20, cfg 9", "frames_per_chunk", "Image From Batch", *extra)
        for kind, stock, extra in (
