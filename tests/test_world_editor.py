@@ -130,3 +130,30 @@ def test_text_alone_draws_the_prompt_s_colour_and_background(editor):
     assert result["rates"]["colour"] >= 0.5, result  # 12 of 24 or more: p < 0.004 at chance
     assert result["rates"]["background"] >= 0.9, result
     assert result["snowy"] <= 0.25, result  # no instruction, no snow
+
+
+SPLIT_BOUND_LEVELS = 1.5
+"""Largest mean |difference| (8-bit levels, over every pixel of the decoded frames) that frame chunks or parts may
+put between an edit with attention along the flow and the whole run, on this test's clip (one token a frame):
+measured 0.44 (chunks of 2) and 0.43 (3 parts) here, 0.32-0.49 on bench/world_flow_edit.py's 3 seeds at the same
+pan; slower pans differ more (3.4-4.5 levels at 6 px), which docs/consistency.md states."""
+
+
+@needs_tiny_flux
+def test_flow_noise_is_exact_and_trajectory_attention_stays_within_its_bound_in_chunks_and_parts(editor):
+    """In the world, a pan of one token a frame edited by "add snow": frame chunks (2) and parts (3) give the whole
+    run's frames with flow noise (exact), and with trajectory attention (which attends along trajectories among a
+    call's own frames) frames within the documented bound, still snowy."""
+    sys.path.insert(0, str(WORLD.parent))
+    import world_flow_edit as flow_edit
+    from world_ablation import Settings
+
+    settings = Settings(steps=8, cfg=2.0, scheduler="simple", family="dit")
+    source = flow_edit.source_clip(0, 6, 16.0)
+    for mode, bound in (("flow", 0.05), ("flow_trajectory", SPLIT_BOUND_LEVELS)):
+        whole, _ = flow_edit.edit(editor, source, 0, settings, mode)
+        for chunk, parts in ((2, 1), (0, 3)):
+            split, _ = flow_edit.edit(editor, source, 0, settings, mode, chunk, parts)
+            gap = float(np.abs(split - whole).mean() * 255.0)
+            assert gap <= bound, (mode, chunk, parts, gap)
+            assert all(world.judge(frame)["snow_flakes"] >= editor_model.SNOWY_FLAKES for frame in split)
