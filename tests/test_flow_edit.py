@@ -104,7 +104,6 @@ def test_per_step_noise_follows_the_flow_and_parts_get_the_whole_videos_rows():
 
 
 def test_brownian_per_step_noise_is_carried_consistently():
-    pytest.importorskip("torchsde")
     shape = (3, 1, 8, 8)
     ids = translation(3, 8, 8, 1).ids()
     sigmas = torch.tensor([3.0, 2.0, 1.0, 0.0])
@@ -300,8 +299,8 @@ def ip2p_edit(model, latent, sampler="euler_ancestral", seed=5, steps=3, **kw):
     from t2vz.motion.video_edit import edit_sigmas
     from tiny_models import conditioning
 
-    return edit_video(model, conditioning(1), conditioning(2), latent, seed, edit_sigmas(model, steps, sampler, "normal"),
-                      sampler_name=sampler, **kw)
+    sigmas = edit_sigmas(model, steps, sampler, "normal")
+    return edit_video(model, conditioning(1), conditioning(2), latent, seed, sigmas, sampler_name=sampler, **kw)
 
 
 def test_flow_modes_on_a_still_source_are_the_shared_edit(ip2p):
@@ -320,7 +319,6 @@ def test_flow_noise_in_parts_gives_the_whole_edit(ip2p, sampler):
     put together are the whole edit."""
     from t2vz.motion.parts import video_part
 
-    pytest.importorskip("torchsde") if sampler.endswith("sde") else None
     motion = source_motion(shifted_texture(7, 64, 8))
     latent = torch.randn((7, 4, 8, 8), generator=torch.Generator().manual_seed(3))
     whole = ip2p_edit(ip2p, latent, sampler, noise_mode="flow", motion=motion)
