@@ -288,3 +288,17 @@ def test_parts_of_different_videos_or_unlabelled_frames_are_refused():
         join_parts(torch.cat([torch.rand((1, 24, 32, 3)), parts[0], parts[1], parts[2]]))
     with pytest.raises(ValueError, match="too small"):
         labelled(size=(4, 4))
+
+
+@pytest.mark.parametrize("sampler,scheduler", [("euler_ancestral", "normal"), ("dpmpp_2m_sde", "karras")])
+def test_flow_noise_in_parts_equals_the_whole_video(tiny, sampler, scheduler):
+    """noise_mode flow (ControlNet video's way to follow a source clip): the parts draw the whole video's flow noise,
+    x_T and every step's, and take their rows; the anchor cache keeps frame chunks exact too."""
+    from t2vz.motion.flow_noise import source_motion
+    from test_flow_edit import shifted_texture
+
+    flow = source_motion(shifted_texture(7, 64, 8))
+    kw = dict(noise_mode="flow", sampler=sampler, scheduler=scheduler, flow=flow)
+    whole = video(tiny, 7, **kw)
+    assert_close_rel(in_parts(tiny, 7, 3, frames_per_chunk=2, **kw), whole)
+    assert (whole - video(tiny, 7, noise_mode="shared", sampler=sampler, scheduler=scheduler)).abs().max() > 1e-3
