@@ -449,3 +449,33 @@ def test_a_flow_of_another_length_is_answered_by_name_and_the_server_keeps_runni
     prompt["8"]["inputs"]["batch_size"] = 4
     prompt["5"]["inputs"]["attention_along_flow"] = True
     assert len(comfy_server.run(prompt)["outputs"]["7"]["images"]) == 4
+
+
+def test_attention_along_the_flow_reaches_sd3_through_the_override():
+    """SD3 (the override route): the trajectory step runs on the joint call's image tokens (the last ones) and
+    changes the video; a family that mixes image and text tokens otherwise is refused by name."""
+    from t2vz.motion import sample_video
+    from tiny_dit import conditioning, load_tiny_dit
+
+    model = load_tiny_dit("sd3")
+    flow = source_motion(shifted_texture(3, 64, 8))
+    latent = torch.zeros((3, 16, 8, 8))
+
+    def run(along):
+        return sample_video(model, conditioning("sd3", 1), conditioning("sd3", 2), latent, 3, 3, 2.0, "euler",
+                            "simple", noise_mode="flow", flow=flow, along_flow=along)
+
+    plain, along = run(False), run(True)
+    assert torch.isfinite(along).all()
+    assert (along - plain).abs().max() / plain.abs().max() > 1e-3
+
+
+def test_families_whose_image_tokens_are_not_last_are_refused_by_name():
+    from tiny_dit_families import load_tiny_family, refusal
+
+    if refusal("lumina2"):
+        pytest.skip(refusal("lumina2"))
+    model = load_tiny_family("lumina2")
+    with pytest.raises(ValueError, match="Lumina 2 and Z-Image puts its image tokens among the text tokens.*Fix"):
+        with_trajectories(model, translation(3, 8, 8, 1))
+    with_cross_frame(model, CrossFrameAttention())  # frame-0 attention alone is still fine there
