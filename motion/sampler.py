@@ -21,9 +21,8 @@ from typing import Callable
 
 import torch
 
-from ..attention import (ANCHOR_FIRST_AND_PREVIOUS, CrossFrameAttention, find_cross_frame, with_cross_frame,
-                         with_trajectories,
-                         with_frame_chunks, with_video_frames)
+from ..attention import (ANCHOR_FIRST_AND_PREVIOUS, CrossFrameAttention, Trajectories, find_cross_frame,
+                         with_cross_frame, with_frame_chunks, with_trajectories, with_video_frames)
 from ..attention.chunking import check_core_windows, check_video_memory
 from ..attention.families import anchor_layout, conditioning_text_tokens
 from .background import latent_masks, smooth_background
@@ -166,12 +165,30 @@ def joint_sampler(sampler, sampler_name: str, noise_mode: str, part: Part):
     return video_rows_sampler(sampler_name, part.frames, part.rows)
 
 
-def initial_noise(shape: tuple[int, ...], seed: int, noise_mode: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+def mode_sampler(sampler_name: str, noise_mode: str, rows, trajectories: Trajectories | None = None,
+                 patch: int = 1):
+    """ComfyUI's sampler object for a noise mode: frame-shared per-step noise in ``shared`` mode (ancestral/SDE
+    samplers add the same noise to every frame too, or the frames drift apart), noise along the ``trajectories`` (in
+    ``patch`` blocks) for the batch's global frames ``rows`` in ``flow`` mode, ComfyUI's own draws otherwise."""
+    import comfy.samplers  # noqa: PLC0415
+
+    if noise_mode == NOISE_SHARED:
+        return frame_shared_sampler(sampler_name)
+    if noise_mode == NOISE_FLOW:
+        return flow_sampler(sampler_name, noise_ids(trajectories, patch), rows, patch)
+    return comfy.samplers.sampler_object(sampler_name)
+
+
+def initial_noise(shape: tuple[int, ...], seed: int, noise_mode: str, trajectories: Trajectories | None = None,
+                  patch: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(x_T noise for the sampled frames, re-noise draws for frames 1..F-1 or None).
 
     All draws come from one CPU generator seeded like ComfyUI's prepare_noise, in this order: frame 0's noise, then
-    (motion mode) the re-noise draws. ``independent`` draws the whole batch at once, exactly as KSampler does.
+    (motion mode) the re-noise draws. ``independent`` draws the whole batch at once, exactly as KSampler does;
+    ``flow`` carries frame 0's noise along the ``trajectories`` in ``patch`` blocks (motion/flow_noise.py).
     """
+    if noise_mode == NOISE_FLOW:
+        return flow_noise(shape, seed, noise_ids(trajectories, patch), patch), None
     frames = shape[0]
     generator = torch.Generator(device="cpu").manual_seed(seed)
     one = (1, *shape[1:])
@@ -281,23 +298,14 @@ def sample_video(model, positive, negative, latent: torch.Tensor, seed: int, ste
     follows = noise_mode == NOISE_FLOW or along_flow
     trajectories = video_trajectories(flow, frames, *latent.shape[-2:], follows, "flow_frames")
     patch = noise_patch(model, *latent.shape[-2:])
-    # shared: ancestral/SDE samplers add the same per-step noise to every frame too, or the frames drift apart
-    if noise_mode == NOISE_SHARED:
-        sampler = frame_shared_sampler(sampler_name)
-    elif noise_mode == NOISE_FLOW:
-        sampler = flow_sampler(sampler_name, noise_ids(trajectories, patch), rows, patch)
-    else:
-        sampler = comfy.samplers.sampler_object(sampler_name)
+    sampler = mode_sampler(sampler_name, noise_mode, rows, trajectories, patch)
     joint = joint_sampler(sampler, sampler_name, noise_mode, part)
     joint_model = video_model(with_trajectories(model, trajectories, along_flow), frames_per_chunk, part)
     # what cannot run is refused here, before any step: core windows this host cannot run, a frame chunk (or context
     # window) that cannot fit next to the anchor cache
     check_core_windows(joint_model, sigmas, len(rows))
     check_pass_memory(joint_model, model, len(rows), spatial_shape[1:], positive, negative, cfg)
-    if noise_mode == NOISE_FLOW:
-        noise, eps = flow_noise(tuple(latent.shape), seed, noise_ids(trajectories, patch), patch), None
-    else:
-        noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode)
+    noise, eps = initial_noise(tuple(latent.shape), seed, noise_mode, trajectories, patch)
     if noise_mode != NOISE_MOTION:
         noise = noise[rows]
     hold = None

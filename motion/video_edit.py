@@ -12,11 +12,10 @@ import logging
 import torch
 
 from ..attention import Trajectories, with_trajectories
-from .flow_noise import SourceMotion, flow_noise, noise_ids, video_trajectories
-from .noise import flow_sampler, frame_shared_sampler
+from .flow_noise import SourceMotion, video_trajectories
 from .parts import Part, video_part
 from .sampler import (NOISE_FLOW, NOISE_INDEPENDENT, NOISE_SHARED, Progress, check_latent, check_part_anchor,
-                      check_pass_memory, initial_noise, joint_sampler, noise_patch, video_model)
+                      check_pass_memory, initial_noise, joint_sampler, mode_sampler, noise_patch, video_model)
 
 EDIT_NOISE_MODES = (NOISE_SHARED, NOISE_FLOW, NOISE_INDEPENDENT)
 
@@ -71,20 +70,15 @@ def edit_sigmas(model, steps: int, sampler_name: str, scheduler: str) -> torch.T
                                    scheduler=scheduler).sigmas.float().cpu()
 
 
-def sampler_for(sampler_name: str, noise_mode: str, part: Part | None = None,
-                trajectories: Trajectories | None = None, patch: int = 1):
-    """ComfyUI's sampler object: frame-shared per-step noise in ``shared`` mode, noise along the ``trajectories`` (in
-    ``patch`` blocks) for the ``part``'s rows in ``flow`` mode, ComfyUI's own draws otherwise."""
+def sampler_for(sampler_name: str, noise_mode: str, rows, trajectories: Trajectories | None = None, patch: int = 1):
+    """ComfyUI's sampler object for a batch of the global frames ``rows`` (motion/sampler.py mode_sampler), after
+    checking the name."""
     import comfy.samplers  # noqa: PLC0415
 
     if sampler_name not in comfy.samplers.SAMPLER_NAMES:
         raise ValueError(f"sampler {sampler_name!r} is not one of ComfyUI's samplers. Fix: pick one from the list "
                          f"(the reference uses euler_ancestral).")
-    if noise_mode == NOISE_SHARED:
-        return frame_shared_sampler(sampler_name)
-    if noise_mode == NOISE_FLOW:
-        return flow_sampler(sampler_name, noise_ids(trajectories, patch), part.rows, patch)
-    return comfy.samplers.sampler_object(sampler_name)
+    return mode_sampler(sampler_name, noise_mode, rows, trajectories, patch)
 
 
 def edit_setup(model, sources: torch.Tensor, sampler_name: str, noise_mode: str, part: Part | None,
@@ -109,7 +103,7 @@ def edit_setup(model, sources: torch.Tensor, sampler_name: str, noise_mode: str,
     if positive is not None:
         check_pass_memory(joint, model, len(part.rows), (sources.shape[1], *sources.shape[-2:]), positive, negative,
                           cfg)
-    sampler = joint_sampler(sampler_for(sampler_name, noise_mode, part, trajectories,
+    sampler = joint_sampler(sampler_for(sampler_name, noise_mode, part.rows, trajectories,
                                         noise_patch(model, *sources.shape[-2:])),
                             sampler_name, noise_mode, part)
     return part, sampler, joint, trajectories
@@ -124,11 +118,8 @@ def sample_edit(guider, sampler, sources: torch.Tensor, seed: int, sigmas: torch
 
     latent = torch.zeros_like(sources)
     shape = (part.frames, *latent.shape[1:])
-    if noise_mode == NOISE_FLOW:
-        patch = noise_patch(guider.model_patcher, *sources.shape[-2:])
-        noise = flow_noise(shape, seed, noise_ids(trajectories, patch), patch)
-    else:
-        noise, _ = initial_noise(shape, seed, noise_mode)
+    noise, _ = initial_noise(shape, seed, noise_mode, trajectories,
+                             noise_patch(guider.model_patcher, *sources.shape[-2:]))
     noise = noise[part.rows]
     total = sigmas.shape[-1] - 1
 
