@@ -14,7 +14,7 @@ import torch
 from .cross_frame import ANCHOR_FIRST_AND_PREVIOUS, COND_UUIDS_KEY, find_cross_frame
 from .families import anchor_cache_bytes, anchor_layout, inference_element_size
 from .frames import FRAMES_KEY, frames_per_chunk, global_frame_ids, window_positions
-from .trajectory import TRAJECTORY_BLOCK_BYTES
+from .trajectory import TRAJECTORY_BLOCK_BYTES, table_bytes
 
 WRAPPER_KEY = "t2v-zero.frame-chunks"
 
@@ -294,8 +294,7 @@ def estimate_video_memory(model, latent_shape, text_tokens, reference_shapes=())
         if patch.along_flow:  # trajectory attention: a copy of a call's output, one block, the grid's table
             image = layout.image_tokens(h, w)
             tokens = image + max(references or [0]) + layout.extra_tokens + max(int(t) for t in text_tokens)
-            need += (conds * rows * tokens * layout.channels * size + TRAJECTORY_BLOCK_BYTES
-                     + frames * image * frames * 8)
+            need += conds * rows * tokens * layout.channels * size + TRAJECTORY_BLOCK_BYTES + table_bytes(frames, image)
         return need
 
     per_call, setting, windows = _per_call(model, frames)

@@ -136,6 +136,14 @@ class CrossFrameAttention:
         tol = 1e-5 * max(1.0, abs(sigma))
         return self.sigma_end - tol <= sigma <= self.sigma_start + tol
 
+    def range_sigma(self, options: dict) -> float | None:
+        """The call's sigma where a start/end range asks for it, else None: reading it waits for the device, which
+        the usual full range need not do on every attention call."""
+        sigmas = options.get("sigmas")
+        if sigmas is None or (self.sigma_start == math.inf and self.sigma_end <= 0.0):
+            return None
+        return float(sigmas.max())
+
     def __call__(self, n, context, value=None, extra_options=None, *, pe=_UNET, attn_mask=None):
         """Both attn1 patch signatures ComfyUI has.
 
@@ -167,8 +175,7 @@ class CrossFrameAttention:
         trajectories = options.get(TRAJECTORY_KEY) if self.along_flow else None
         if trajectories is None:
             return out
-        sigmas = options.get("sigmas")
-        if not self.active_at(float(sigmas.max()) if sigmas is not None else None):
+        if not self.active_at(self.range_sigma(options)):
             return out
         chunks, frames = frames_per_chunk(out.shape[0], options.get("cond_or_uncond"))
         ids, _ = global_frame_ids(options, frames)
@@ -183,7 +190,7 @@ class CrossFrameAttention:
             raise ValueError(f"trajectory attention: the call holds frame {max(ids)}, but the flow covers "
                              f"{trajectories.frames} frames. Fix: compute the flow from the video being sampled "
                              f"(same frame count).")
-        table = trajectories.table(*grid)
+        table = trajectories.table(*grid, device=out.device)
         channels = out.shape[-1]
         image = out[:, start:start + count].reshape(chunks, frames, count, channels)
         result = out.clone()
@@ -235,9 +242,7 @@ class CrossFrameAttention:
         concatenates. ``layer`` names the attention layer for the anchor cache (calls that lack frame 0 read it from
         the layer's earlier call).
         """
-        limited = self.sigma_start != math.inf or self.sigma_end > 0.0
-        sigmas = extra_options.get("sigmas")
-        sigma = float(sigmas.max()) if (sigmas is not None and limited) else None
+        sigma = self.range_sigma(extra_options)
         if self.strength == 0.0 or not self.active_at(sigma):
             return None
 
@@ -254,6 +259,7 @@ class CrossFrameAttention:
         store = partial and (extra_options.get(FRAMES_KEY) is not None or window_positions(extra_options, frames)
                              is not None)
         if partial:
+            sigmas = extra_options.get("sigmas")
             if sigma is None and sigmas is not None:
                 sigma = float(sigmas.max())
             self.cache.begin(extra_options.get("sample_sigmas"), sigma)

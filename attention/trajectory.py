@@ -78,16 +78,13 @@ def trace(backward: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         track = new_frame * size + (sy.clamp(0, height - 1) * width + sx.clamp(0, width - 1)).long()
         # one pixel per trajectory per frame: the one that lands nearest its origin pixel keeps it
         distance = (new_x - sx) ** 2 + (new_y - sy) ** 2
-        candidates = pixels[ok]
-        if candidates.numel():
-            order = candidates[torch.argsort(distance[candidates], stable=True)]
-            order = order[torch.argsort(track[order], stable=True)]
-            first = torch.ones(order.numel(), dtype=torch.bool)
-            first[1:] = track[order][1:] != track[order][:-1]
-            keep = torch.zeros(size, dtype=torch.bool)
-            keep[order[first]] = True
-        else:
-            keep = torch.zeros(size, dtype=torch.bool)
+        order = pixels[ok]
+        order = order[torch.argsort(distance[order], stable=True)]
+        order = order[torch.argsort(track[order], stable=True)]
+        first = torch.ones(order.numel(), dtype=torch.bool)
+        first[1:] = track[order][1:] != track[order][:-1]
+        keep = torch.zeros(size, dtype=torch.bool)
+        keep[order[first]] = True
         frame_ids = torch.where(keep, track, k * size + pixels)
         # a pixel that lost its origin pixel to a nearer one still follows the content: only its id is its own here
         # (so motion of half a pixel a frame, which pairs pixels up in every other frame, is not cut there)
@@ -140,11 +137,14 @@ class Trajectories:
             self._ids[key] = trace(*_pool_flow(self.backward, self.valid, *key))
         return self._ids[key]
 
-    def table(self, height: int, width: int) -> torch.Tensor:
-        """``crossings`` on a grid, kept."""
-        key = (height, width)
+    def table(self, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """``crossings`` on a grid, kept on each device asked for: a sampling run reads it every attention call."""
+        key = (height, width, str(torch.device(device)))
         if key not in self._tables:
-            self._tables[key] = crossings(self.ids(height, width))
+            cpu = (height, width, "cpu")
+            if cpu not in self._tables:
+                self._tables[cpu] = crossings(self.ids(height, width))
+            self._tables[key] = self._tables[cpu].to(device)
         return self._tables[key]
 
     def grid_of(self, tokens: int, patch: int = 1) -> tuple[int, int] | None:
@@ -157,9 +157,12 @@ class Trajectories:
             height, width = math.ceil(height / 2), math.ceil(width / 2)
         return None
 
-    def table_bytes(self, height: int, width: int) -> int:
-        """Bytes of the ``table`` of a grid: one int64 per token, frame and frame."""
-        return self.frames * height * width * self.frames * 8
+
+
+def table_bytes(frames: int, tokens: int) -> int:
+    """Bytes of a ``Trajectories.table`` of ``frames`` frames on a grid of ``tokens``: one int64 per token, frame and
+    frame."""
+    return frames * tokens * frames * 8
 
 
 TRAJECTORY_BLOCK_BYTES = 128 * 2 ** 20
