@@ -415,6 +415,50 @@ def test_the_edit_node_refuses_nan_frames_when_it_needs_their_flow(ip2p):
                                      "euler", "normal", "flow", 0, 0, -1, 1)
 
 
+class ClaimedPan(torch.nn.Module):
+    """Stands in for core's RAFT in an OPTICAL_FLOW (no weights here): whatever the frames, their content moves ``dx``
+    px right a frame. Returns as RAFT does: a list of refinements, the last the answer, for forward and backward."""
+
+    def __init__(self, dx: float):
+        super().__init__()
+        self.dx = dx
+        self.scale = torch.nn.Parameter(torch.ones(()))  # a parameter, so the loader's device/dtype logic sees one
+        self.calls = 0
+
+    def forward(self, first, second):
+        self.calls += 1
+        flow = torch.zeros((first.shape[0], 2, *first.shape[2:]))
+        flow[0, 0], flow[1, 0] = self.dx, -self.dx
+        return [flow * self.scale]
+
+
+def test_the_edit_node_takes_its_flow_from_a_linked_optical_flow_model(ip2p):
+    """A still clip, which OpenCV's flow finds still (the shared edit), edited with a linked flow model that claims a
+    pan: the edit follows the model's flow, one call per pair of frames."""
+    import comfy.model_management
+    import comfy.model_patcher
+
+    from t2vz.nodes.ip2p_video import InstructPix2PixVideo
+    from tiny_ip2p import tiny_vae
+    from tiny_models import conditioning
+
+    args = (ip2p, conditioning(1), conditioning(2), tiny_vae(), shifted_texture(3, 64, 0), 1.0, 7.5, 0, 2, "euler",
+            "normal")
+
+    def edited(noise_mode, **kw):
+        return InstructPix2PixVideo.execute(*args, noise_mode, 0, 0, -1, 1, **kw).args[0]["samples"]
+
+    raft = ClaimedPan(8.0)
+    patcher = comfy.model_patcher.ModelPatcher(raft, load_device=comfy.model_management.get_torch_device(),
+                                               offload_device=comfy.model_management.unet_offload_device())
+    shared = edited("shared")
+    assert_close_rel(edited("flow"), shared)
+    linked = edited("flow", optical_flow=patcher)
+    assert raft.calls == 2
+    assert (linked[1:] - shared[1:]).abs().max() > 0.1
+    assert_close_rel(linked[:1], shared[:1])  # frame 0 is where the pan starts
+
+
 @pytest.fixture(scope="module")
 def ip2p_checkpoint():
     from tiny_ip2p import tiny_ip2p_checkpoint
