@@ -230,9 +230,10 @@ def with_cross_frame(model, patch: CrossFrameAttention, route: str | None = None
     if refusal:
         raise ValueError(f"Cross-Frame Attention: anchor {patch.anchor!r} is not supported on {model_family(model)}: "
                          f"{refusal}. Fix: set the anchor input to 'first'.")
-    if patch.along_flow and trajectory_refusal(model):
+    refusal = trajectory_refusal(model) if patch.along_flow else None
+    if refusal:
         raise ValueError(f"Cross-Frame Attention: attention along the flow is not supported on {model_family(model)}: "
-                         f"{trajectory_refusal(model)}. Fix: turn attention along the flow off.")
+                         f"{refusal}. Fix: turn attention along the flow off.")
     model = model.clone()
     patches = model.model_options.setdefault("transformer_options", {}).setdefault("patches", {})
     patches["attn1_patch"] = [p for p in patches.get("attn1_patch", []) if not isinstance(p, CrossFrameAttention)]

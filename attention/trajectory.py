@@ -36,11 +36,8 @@ def _pool_flow(backward: torch.Tensor, valid: torch.Tensor, height: int, width: 
     most of it is."""
     if tuple(backward.shape[1:3]) == (height, width):
         return backward, valid
-    flow = backward.permute(0, 3, 1, 2)
     scale_y, scale_x = height / backward.shape[1], width / backward.shape[2]
-    flow = F.interpolate(flow, size=(height, width), mode="area") if (
-        backward.shape[1] % height == 0 and backward.shape[2] % width == 0) else F.adaptive_avg_pool2d(
-        flow, (height, width))
+    flow = F.adaptive_avg_pool2d(backward.permute(0, 3, 1, 2), (height, width))
     flow = torch.stack([flow[:, 0] * scale_x, flow[:, 1] * scale_y], dim=-1)
     kept = F.adaptive_avg_pool2d(valid.float().unsqueeze(1), (height, width))[:, 0] > 0.5
     return flow, kept
@@ -156,7 +153,6 @@ class Trajectories:
                 return height, width
             height, width = math.ceil(height / 2), math.ceil(width / 2)
         return None
-
 
 
 def table_bytes(frames: int, tokens: int) -> int:
