@@ -7,6 +7,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..motion.consistency import FLOW_METHODS, STATIC_FLOW_PX, consistency_plot, measure_consistency, raft_flow
+from ..motion.flow_noise import SourceMotion, source_motion
 from .progress import cancellable_progress
 
 # ComfyUI 0.33's Load Optical Flow Model outputs this type (a ModelPatcher holding torchvision's RAFT-large). A
@@ -93,3 +94,27 @@ def raft_estimator(optical_flow):
                          "flow_method.")
     comfy.model_management.load_model_gpu(optical_flow)
     return raft_flow(model, optical_flow.load_device)
+
+
+def flow_inputs(source: str) -> list:
+    """attention_along_flow and optical_flow: the inputs of the nodes whose noise (noise_mode 'flow') and attention
+    can follow the motion of ``source`` (the frames the flow is computed from, as the tooltips name them)."""
+    return [
+        io.Boolean.Input("attention_along_flow", default=False, optional=True,
+                         tooltip=f"Also attend along the motion of {source} (FLATTEN's trajectory attention): after "
+                                 f"every self-attention, each patch's output attends to the patches on its "
+                                 f"optical-flow trajectory in the other frames. Costs time and some memory; see the "
+                                 f"pack's docs/consistency.md for what it does on the measured clips. Frame chunks "
+                                 f"and parts attend along trajectories within each chunk / part only."),
+        OpticalFlowType.Input("optical_flow", optional=True,
+                              tooltip=f"ComfyUI 0.33+: Load Optical Flow Model's RAFT (raft_large.pth in "
+                                      f"models/optical_flow) computes the flow of {source} for noise_mode 'flow' "
+                                      f"and attention_along_flow. Unlinked: OpenCV's DIS (no weights)."),
+    ]
+
+
+def source_flow(frames, optical_flow, name: str) -> SourceMotion:
+    """The optical flow of ``frames`` (the input ``name``): the linked ``optical_flow``'s RAFT, else OpenCV's DIS; a
+    progress bar per pair of frames, Cancel between them."""
+    estimator = raft_estimator(optical_flow) if optical_flow is not None else None
+    return source_motion(frames, estimator, cancellable_progress(), name)

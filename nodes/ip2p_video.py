@@ -8,7 +8,8 @@ from ..motion.instruct_pix2pix import IP2P_CHECKPOINT, check_ip2p_model, edit_vi
 from ..motion.video_edit import EDIT_NOISE_MODES, edit_sigmas
 from ..motion.sampler import NOISE_FLOW, NOISE_SHARED
 from .progress import progress_for
-from .video_edit import FLOW_NOISE_TIP, edit_frames, edit_outputs, flow_inputs, frame_selection_inputs
+from .consistency import flow_inputs
+from .video_edit import FLOW_NOISE_TIP, edit_frames, edit_outputs, frame_selection_inputs
 from .video_parts import part_inputs
 
 
@@ -65,7 +66,7 @@ class InstructPix2PixVideo(io.ComfyNode):
                                      "result is the same. Also the VAE's batch (16 when 0). Use 8 for long videos."),
                 *frame_selection_inputs(),
                 *part_inputs(),
-                *flow_inputs(),
+                *flow_inputs("the source video"),
             ],
             outputs=edit_outputs(),
         )

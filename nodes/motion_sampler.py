@@ -6,12 +6,11 @@ from comfy_api.latest import io
 
 from ..attention import SUPPORTED
 from ..motion import NOISE_MODES, NOISE_MOTION, T_MAX_INDEX, Motion, check_latent, phases, sample_video
-from ..motion.flow_noise import source_motion
 from ..motion.sampler import NOISE_FLOW
 from ..motion.parts import video_part
 from .camera import camera_path_input, chosen_camera, motion_inputs
-from .consistency import OpticalFlowType, raft_estimator
-from .progress import cancellable_progress, progress_for
+from .consistency import flow_inputs, source_flow
+from .progress import progress_for
 from .video_parts import part_inputs, part_latent
 
 
@@ -98,13 +97,7 @@ class MotionLatentSampler(io.ComfyNode):
                                tooltip="For noise_mode 'flow' and attention_along_flow: the video whose motion the "
                                        "noise and attention follow, one frame per latent frame (e.g. the source "
                                        "video a ControlNet's control frames were made from; any size)."),
-                io.Boolean.Input("attention_along_flow", default=False, optional=True,
-                                 tooltip="Also attend along flow_frames' motion (FLATTEN's trajectory attention): "
-                                         "after every self-attention, each patch's output attends to the patches on "
-                                         "its optical-flow trajectory in the other frames. Needs flow_frames."),
-                OpticalFlowType.Input("optical_flow", optional=True,
-                                      tooltip="ComfyUI 0.33+: Load Optical Flow Model's RAFT computes flow_frames' "
-                                              "flow. Unlinked: OpenCV's DIS (no weights)."),
+                *flow_inputs("flow_frames"),
             ],
             outputs=[io.Latent.Output(tooltip="The video's latents, one per frame (with parts > 1: this part's "
                                               "frames): decode with VAEDecode, or with Decode Video Part for parts.")],
@@ -118,10 +111,8 @@ class MotionLatentSampler(io.ComfyNode):
         samples = latent_image["samples"]
         check_latent(samples)
         video_frames = video_part(samples.shape[0], part, parts)
-        flow = None
-        if flow_frames is not None and (noise_mode == NOISE_FLOW or attention_along_flow):
-            estimator = raft_estimator(optical_flow) if optical_flow is not None else None
-            flow = source_motion(flow_frames, estimator, cancellable_progress(), "flow_frames")
+        needs_flow = flow_frames is not None and (noise_mode == NOISE_FLOW or attention_along_flow)
+        flow = source_flow(flow_frames, optical_flow, "flow_frames") if needs_flow else None
         camera = chosen_camera("Motion Latent Sampler", camera_path, noise_mode, motion_x=motion_x, motion_y=motion_y,
                                zoom=zoom, rotation=rotation)
         motion = Motion(camera=camera, t0=t0, t1=t1)

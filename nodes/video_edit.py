@@ -5,15 +5,14 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..motion.flow_noise import source_motion
 from ..motion.parts import video_part
 from ..motion.reference_edit import (KONTEXT_MODEL, QWEN_EDIT_MODEL, SAME_ARCHITECTURE, check_reference_model,
                                      edit_video_by_reference)
 from ..motion.sampler import NOISE_FLOW, NOISE_SHARED
 from ..motion.video_edit import EDIT_NOISE_MODES, edit_sigmas, fit_frames, select_frames
 from ..motion.vae import VAE_CHUNK, decode_frames, encode_frames
-from .consistency import OpticalFlowType, raft_estimator
-from .progress import cancellable_progress, progress_for
+from .consistency import flow_inputs, source_flow
+from .progress import progress_for
 from .video_parts import part_inputs, part_latent
 
 SELECTED_FRAMES = "the frames start_frame..end_frame, every every_nth one, of the input video"
@@ -54,23 +53,6 @@ def edit_outputs() -> list:
     ]
 
 
-def flow_inputs() -> list:
-    """along_flow and optical_flow: the edit nodes' attention along the source's motion and where its flow comes
-    from (noise_mode 'flow' is the third part)."""
-    return [
-        io.Boolean.Input("attention_along_flow", default=False, optional=True,
-                         tooltip="Also attend along the source video's motion (FLATTEN's trajectory attention): "
-                                 "after every self-attention, each patch's output attends to the patches on its "
-                                 "optical-flow trajectory in the other frames. Costs time and some memory; see the "
-                                 "pack's docs/consistency.md for what it does on the measured clips. Frame chunks "
-                                 "and parts attend along trajectories within each chunk / part only."),
-        OpticalFlowType.Input("optical_flow", optional=True,
-                              tooltip="ComfyUI 0.33+: Load Optical Flow Model's RAFT (raft_large.pth in "
-                                      "models/optical_flow) computes the source's flow for noise_mode 'flow' and "
-                                      "attention_along_flow. Unlinked: OpenCV's DIS (no weights)."),
-    ]
-
-
 def edit_frames(edit, vae, frames, start_frame: int, end_frame: int, every_nth: int, frame_rate: float,
                 frames_per_chunk: int, part: int, parts: int, video: dict, multiple: int, needs_flow: bool = False,
                 optical_flow=None) -> io.NodeOutput:
@@ -80,10 +62,10 @@ def edit_frames(edit, vae, frames, start_frame: int, end_frame: int, every_nth: 
     images = select_frames(frames, start_frame, end_frame, every_nth)
     video_frames = video_part(images.shape[0], part, parts, SELECTED_FRAMES)
     motion = None
-    if needs_flow:
-        estimator = raft_estimator(optical_flow) if optical_flow is not None else None
-        motion = source_motion(fit_frames(images, multiple), estimator, cancellable_progress(), "frames")
-    images = fit_frames(images[video_frames.rows], multiple)
+    if needs_flow:  # the whole selection's flow, on the frames as the edit sees them
+        images = fit_frames(images, multiple)
+        motion = source_flow(images, optical_flow, "frames")
+    images = fit_frames(images[video_frames.rows], multiple)  # frames fitted already come back as they are
     vae_chunk = frames_per_chunk if frames_per_chunk > 0 else VAE_CHUNK
     samples = edit(encode_frames(vae, images, vae_chunk), video_frames, motion)
     decoded = decode_frames(vae, samples, vae_chunk)
@@ -146,7 +128,7 @@ class ReferenceEditVideo(io.ComfyNode):
                                      "when 0). Use 2-4 for long clips at 1 megapixel."),
                 *frame_selection_inputs(),
                 *part_inputs(),
-                *flow_inputs(),
+                *flow_inputs("the source video"),
             ],
             outputs=edit_outputs(),
         )
